@@ -1,0 +1,1 @@
+"""triage: reverse-solicitation triage bot (MiCA Art. 61)."""

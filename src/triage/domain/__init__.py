@@ -1,0 +1,1 @@
+"""Pure domain logic: the law and the company profile. No I/O, no clock, no globals."""
