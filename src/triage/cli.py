@@ -1,0 +1,114 @@
+"""The `triage` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from triage.config import ConfigError
+
+app = typer.Typer(help="Reverse-solicitation triage bot (MiCA Art. 61).", no_args_is_help=True)
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def simulate(
+    files: Annotated[list[Path], typer.Argument(help="Scenario files (FORMAT.md, format v1).")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per scenario.")] = False,
+) -> None:
+    """Run scenario files through the real engine and gate."""
+    from triage.app import build_engine
+    from triage.simulate import ScenarioError, run_file
+
+    results = []
+    try:
+        for file in files:
+            results.extend(run_file(file, build_engine))
+    except (ScenarioError, ConfigError) as exc:
+        _fail(str(exc))
+    if as_json:
+        for r in results:
+            sys.stdout.write(json.dumps(r, ensure_ascii=False) + "\n")
+        return
+    _print_table(results)
+
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def _visible_scenarios() -> Path:
+    shared = _REPO.parent / "shared" / "scenarios" / "visible.yaml"
+    return shared if shared.exists() else _REPO / "examples" / "visible.yaml"
+
+
+@app.command()
+def demo() -> None:
+    """Play the visible scenarios through the engine and the gate and print the outcomes."""
+    from triage.app import build_engine
+    from triage.simulate import ScenarioError, run_file
+
+    file = _visible_scenarios()
+    err.print(f"Playing {file} through the engine and the outbound gate ...")
+    try:
+        results = list(run_file(file, build_engine))
+    except (ScenarioError, ConfigError) as exc:
+        _fail(str(exc))
+    _print_table(results)
+    blocked = [
+        (r["id"], t)
+        for r in results
+        for t in r["transcript"]  # type: ignore[attr-defined]
+        if t.get("verdict") in ("blocked", "held")
+    ]
+    if blocked:
+        table = Table(title="What the gate stopped", show_lines=True)
+        for col in ("id", "from", "kind", "verdict", "text", "why"):
+            table.add_column(col, overflow="fold")
+        for sid, t in blocked:
+            table.add_row(
+                str(sid), t["from"], t.get("kind", ""), t["verdict"], t["text"], t.get("reason", "")
+            )
+        Console().print(table)
+    err.print("Run `.venv/bin/triage simulate FILE --json` on your own scenario files.")
+
+
+def _print_table(results: list[dict[str, object]]) -> None:
+    table = Table(title="Scenarios", show_lines=True)
+    for col in ("id", "decision", "service", "country", "later", "reasons"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        later = r.get("later") or []
+        later_txt = ", ".join(
+            x if isinstance(x, str) else (x or {}).get("decision", "-") if isinstance(x, dict) else "-"
+            for x in later  # type: ignore[union-attr]
+        )
+        reasons = r.get("reasons") or []
+        table.add_row(
+            str(r["id"]),
+            str(r.get("decision")),
+            str(r.get("service") or "-"),
+            str(r.get("country") or "-"),
+            later_txt or "-",
+            "; ".join(str(x) for x in reasons),  # type: ignore[union-attr]
+        )
+    Console().print(table)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,303 @@
+"""The facts of one inquiry -> an outcome, the rules that decided it, and reasons a person can read.
+
+The rule ids are those of DOMAIN.md (R1..R10). The policy fails closed: unknown residence, an
+unclear source, a hedged answer, a conflict, a product outside MiCA or a second service go to a
+compliance officer (ESCALATE); a confirmed solicitation of an EU/EEA client is a DECLINE; only a
+documented exclusive initiative for a MiCA service the firm offers is served, and only that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from triage.domain.codes import (
+    IN_SCOPE,
+    MICA_SERVICES,
+    Channel,
+    MarketingKind,
+    Outcome,
+    ServiceCode,
+    Zone,
+    region_covers,
+    zone_of_code,
+)
+from triage.domain.profile import CompanyProfile, MarketingEntry
+from triage.domain.services import ServiceFinding
+from triage.domain.sources import SourceFinding, SourceSignal
+from triage.domain.territory import ResidenceFinding
+
+#: Bumped whenever a rule changes meaning; recorded with every decision.
+RULESET_VERSION = "2026.11.25-1"
+
+#: Below this a source signal is treated as unclear rather than as a fact.
+CONFIDENT = 0.6
+
+
+@dataclass(frozen=True)
+class CrmContact:
+    """A firm-side contact with this person, logged in the firm's CRM before the inquiry."""
+
+    channel: str
+    day: date
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class InquiryFacts:
+    """Everything the bot knows about one inquiry when it decides."""
+
+    today: date
+    residence: ResidenceFinding | None = None
+    source: SourceFinding | None = None
+    service: ServiceFinding | None = None
+    #: (code as written, register entry id) from the /start parameter and every message.
+    referral_codes: tuple[tuple[str, str], ...] = ()
+    crm: tuple[CrmContact, ...] = ()
+    #: The client's answer to "has anyone from the firm contacted you": True, False or unknown.
+    prior_contact: bool | None = None
+    #: The client's answer to "did you use a link or code": True, False or unknown.
+    used_link_or_code: bool | None = None
+    #: Slots the client could not or would not answer, even when asked again.
+    unresolved: tuple[str, ...] = ()
+    #: This inquiry asks for a further service after an earlier one (Art. 61(2)).
+    further_service: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of an inquiry with its rule ids and reasons."""
+
+    outcome: Outcome
+    rules: tuple[str, ...]
+    reasons: tuple[str, ...]
+    ruleset: str = RULESET_VERSION
+    country: str | None = None
+    service: ServiceCode | None = None
+
+
+@dataclass
+class _Tally:
+    rules: list[str] = field(default_factory=list)
+    decline: list[str] = field(default_factory=list)
+    escalate: list[str] = field(default_factory=list)
+    support: list[str] = field(default_factory=list)
+
+    def rule(self, *ids: str) -> None:
+        for rid in ids:
+            if rid not in self.rules:
+                self.rules.append(rid)
+
+
+def _months_before(day: date, months: int) -> date:
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    month += 1
+    for dom in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, dom)
+        except ValueError:
+            continue
+    return date(year, month, 28)
+
+
+def _entry_recent(entry: MarketingEntry, today: date, lookback_months: int) -> bool:
+    """Whether a register entry ran within the look-back window (R7)."""
+    horizon = _months_before(today, lookback_months)
+    if entry.start is not None and entry.start > today:
+        return False
+    return entry.end is None or entry.end >= horizon
+
+
+def _judge_register_signal(
+    sig: SourceSignal,
+    entry: MarketingEntry,
+    facts: InquiryFacts,
+    profile: CompanyProfile,
+    country: str | None,
+    t: _Tally,
+) -> None:
+    label = f"register entry '{entry.id}' ({entry.kind.value}"
+    label += f", {entry.channel})" if entry.channel else ")"
+    if entry.kind is MarketingKind.PRESS:
+        t.rule("R3", "R7")
+        t.escalate.append(f"client names press coverage ({label}); independent press or not?")
+        return
+    if entry.kind is MarketingKind.SEO:
+        if region_covers(entry.regions, country) and not region_covers(entry.excluded, country):
+            t.rule("R3")
+            t.escalate.append(f"search result may come from EU-aimed SEO ({label})")
+        return
+    if not _entry_recent(entry, facts.today, profile.lookback_months):
+        t.rule("R3", "R7")
+        t.escalate.append(
+            f"client names {label}, which ended more than {profile.lookback_months} months ago"
+        )
+        return
+    if entry.kind in (MarketingKind.EVENT, MarketingKind.MEETUP, MarketingKind.SPONSORSHIP):
+        where = entry.location
+        if where is not None and zone_of_code(where) not in IN_SCOPE:
+            t.rule("R3", "R7")
+            t.escalate.append(
+                f"client met the firm at an event outside the EU/EEA ({label}, in {where})"
+            )
+            return
+    t.rule("R3", "R7")
+    note = ""
+    if entry.excluded and region_covers(entry.excluded, country):
+        note = "; the register says it excluded this region, but the client's words prevail (R4)"
+    t.decline.append(f"client came through the firm's own marketing: {label}{note}")
+
+
+def _judge_sources(
+    facts: InquiryFacts, profile: CompanyProfile, country: str | None, t: _Tally
+) -> None:
+    src = facts.source
+    for code, entry_id in facts.referral_codes:
+        t.rule("R3")
+        entry = profile.entry(entry_id)
+        paid = " (paid)" if entry is not None and entry.paid else ""
+        t.decline.append(f"referral code {code} of register entry '{entry_id}'{paid}")
+    for contact in facts.crm:
+        t.rule("R3", "R7")
+        horizon = _months_before(facts.today, profile.lookback_months)
+        what = f"logged firm-side contact ({contact.channel}, {contact.day.isoformat()})"
+        if contact.day >= horizon:
+            t.decline.append(f"{what} within the last {profile.lookback_months} months")
+        else:
+            t.escalate.append(f"{what}, older than {profile.lookback_months} months")
+    if facts.prior_contact is True:
+        t.rule("R3")
+        t.decline.append("client says someone from the firm or acting for it contacted them")
+    if src is None:
+        return
+    for sig in src.signals:
+        if sig.negated:
+            continue
+        unclear = sig.hedged or sig.confidence < CONFIDENT
+        entry = profile.entry(sig.entry_id) if sig.entry_id else None
+        if sig.channel is Channel.CLOSE_LINK:
+            t.rule("R3", "R10")
+            target = t.escalate if unclear else t.decline
+            target.append(f"client names a closely linked entity ({sig.matched!r})")
+        elif sig.channel is Channel.FIRM_CONTACT:
+            t.rule("R3", "R7")
+            target = t.escalate if unclear else t.decline
+            target.append(f"client says the firm contacted them ({sig.matched!r})")
+        elif sig.channel is Channel.PRESS:
+            t.rule("R3")
+            t.escalate.append(f"client names press coverage ({sig.matched!r})")
+        elif sig.channel in (
+            Channel.AD,
+            Channel.INFLUENCER,
+            Channel.REFERRAL,
+            Channel.EVENT,
+            Channel.SOCIAL,
+        ):
+            t.rule("R3")
+            if unclear:
+                t.escalate.append(
+                    f"client is unsure whether it was {sig.channel.value} ({sig.matched!r})"
+                )
+            elif entry is not None:
+                _judge_register_signal(sig, entry, facts, profile, country, t)
+            elif sig.channel is Channel.SOCIAL:
+                t.decline.append(f"client names the firm's own channel ({sig.matched!r})")
+            else:
+                t.escalate.append(
+                    f"{sig.channel.value} not in the firm's register ({sig.matched!r}); "
+                    "who was behind it?"
+                )
+        elif sig.channel is Channel.ORGANIC_SEARCH and entry is not None:
+            _judge_register_signal(sig, entry, facts, profile, country, t)
+        elif sig.channel in (Channel.ORGANIC_SEARCH, Channel.OWN_RESEARCH, Channel.WORD_OF_MOUTH):
+            if not unclear:
+                t.support.append(f"{sig.channel.value.replace('_', ' ')} ({sig.matched!r})")
+    if "self_certification" in src.flags:
+        t.rule("R4")
+        if t.decline or t.escalate:
+            t.escalate.append("a self-certification of initiative next to solicitation signals")
+    if not t.support and not t.decline and not t.escalate:
+        t.rule("R2")
+        if src.channel is Channel.UNKNOWN or src.confidence < CONFIDENT:
+            t.escalate.append("how the client found the firm is unclear")
+    if facts.used_link_or_code is True and not facts.referral_codes:
+        t.rule("R3")
+        t.escalate.append("client used a link or code that was not identified")
+
+
+def _judge_service(facts: InquiryFacts, profile: CompanyProfile, t: _Tally) -> None:
+    svc = facts.service
+    if svc is None or svc.code is None:
+        t.rule("R5")
+        t.escalate.append("the service the client wants is unclear")
+        return
+    if svc.code is ServiceCode.NON_MICA or svc.code not in MICA_SERVICES:
+        t.rule("R9")
+        what = f"'{svc.product}'" if svc.product else "the request"
+        t.escalate.append(f"{what} is outside MiCA's crypto-asset services (R9)")
+        return
+    if svc.code not in profile.services:
+        t.rule("R5")
+        t.escalate.append(f"{svc.code.value} is not a service the firm offers")
+    if facts.further_service:
+        t.rule("R5")
+        t.escalate.append(
+            f"a further service ({svc.code.value}) after an earlier request (Art. 61(2))"
+        )
+    if "stablecoin" in svc.flags:
+        t.rule("R5")
+        t.escalate.append("stablecoin or e-money token involved")
+    if "no_kyc" in svc.flags:
+        t.escalate.append("AML red flag: the client asks to avoid identity checks")
+    if svc.confidence < CONFIDENT:
+        t.rule("R5")
+        t.escalate.append("the service was recognised with low confidence")
+
+
+def decide(facts: InquiryFacts, profile: CompanyProfile) -> Decision:
+    """Decide one inquiry. Pure: the date comes in with the facts."""
+    res = facts.residence
+    zone = res.zone if res is not None else Zone.UNKNOWN
+    country = res.code if res is not None else None
+    service = facts.service.code if facts.service is not None else None
+    t = _Tally()
+    t.rule("R1")
+
+    def done(outcome: Outcome, reasons: list[str]) -> Decision:
+        return Decision(outcome, tuple(t.rules), tuple(reasons), country=country, service=service)
+
+    if facts.service is not None and "no_kyc" in facts.service.flags:
+        t.escalate.append("AML red flag: the client asks to avoid identity checks")
+
+    if zone is Zone.OUTSIDE:
+        t.rule("R8")
+        reasons = [f"client lives or is established outside the EU/EEA ({res.place if res else '?'})"]
+        if t.escalate:
+            return done(Outcome.ESCALATE, t.escalate + reasons)
+        return done(Outcome.HANDOFF_NON_EU, reasons)
+
+    if zone is Zone.HUMAN:
+        t.escalate.append(f"residence needs a person: {res.place if res else 'edge territory'}")
+    elif zone is Zone.UNKNOWN:
+        why = ", ".join(res.signals) if res is not None and res.signals else "not stated"
+        t.escalate.append(f"residence unknown or contradictory ({why})")
+    elif res is not None and {"vpn", "travel", "dual_residence", "company_vehicle"} & set(
+        res.signals
+    ):
+        t.escalate.append(f"location signals need a person ({', '.join(res.signals)})")
+    for slot in facts.unresolved:
+        t.escalate.append(f"the client could not answer: {slot}")
+
+    _judge_sources(facts, profile, country, t)
+    in_scope = zone in IN_SCOPE
+    if in_scope and t.decline:
+        return done(Outcome.DECLINE, t.decline + t.escalate)
+    if in_scope or zone in (Zone.UNKNOWN, Zone.HUMAN):
+        _judge_service(facts, profile, t)
+    if t.escalate:
+        return done(Outcome.ESCALATE, t.escalate + t.decline)
+    t.rule("R2", "R5")
+    reasons = [f"client lives in the EU/EEA ({res.place if res else '?'})"]
+    reasons += [f"exclusive initiative: {s}" for s in t.support]
+    reasons.append(f"serve only the requested service ({service.value if service else '?'})")
+    return done(Outcome.SERVE_EU_RESTRICTED, reasons)

@@ -1,0 +1,528 @@
+"""The conversation engine: one client event + the stored state -> new state, events, outbound.
+
+No I/O here. The caller loads the state, calls `Engine.handle`, and commits the returned state,
+the evidence events and the outbound intents in one transaction; the outbox and the gate do the
+sending. The engine asks for the slots of the flow, fills any slot from any message, re-asks
+once when unsure, decides with `triage.domain.policy`, re-evaluates on every later message, and
+opens a new inquiry when the client asks for another service (MiCA Art. 61(2)).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+from triage.domain.codes import IN_SCOPE, MessageKind, Outcome, ServiceCode, Zone
+from triage.domain.policy import CrmContact, Decision, InquiryFacts, decide
+from triage.domain.profile import CompanyProfile
+from triage.domain.services import ServiceFinding, classify_service
+from triage.domain.sources import (
+    SourceFinding,
+    answer_yes_no,
+    classify_source,
+    find_referral_codes,
+)
+from triage.domain.territory import Gazetteer, ResidenceFinding, classify_residence
+from triage.domain.text import has_content
+from triage.flows.spec import FlowSpec
+
+EventKind = Literal["message", "start", "button", "contact", "command"]
+
+_START = re.compile(r"^/start(?:@\w+)?(?:\s+(?P<param>\S+))?\s*$", re.IGNORECASE)
+_LINK_WORDS = re.compile(
+    r"\b(link|code|coupon|invite|referral|ref|promo|lien|enlace|codigo|codice|kod|kode|koden)\b",
+    re.IGNORECASE,
+)
+_SERVICE_LABELS = {
+    ServiceCode.CUSTODY: "Custody",
+    ServiceCode.PLATFORM: "Trading platform",
+    ServiceCode.EXCH_FIAT: "Buy or sell crypto for money",
+    ServiceCode.EXCH_CRYPTO: "Swap crypto for crypto",
+    ServiceCode.EXECUTION: "Order execution",
+    ServiceCode.PLACING: "Placing of crypto-assets",
+    ServiceCode.RTO: "Reception and transmission of orders",
+    ServiceCode.ADVICE: "Advice on crypto-assets",
+    ServiceCode.PORTFOLIO: "Portfolio management",
+    ServiceCode.TRANSFER: "Crypto transfers",
+    ServiceCode.NON_MICA: "Other",
+}
+
+
+@dataclass(frozen=True)
+class ClientEvent:
+    """Something the client did: a message, /start, a button press, a shared contact."""
+
+    kind: EventKind
+    at: datetime
+    text: str = ""
+    language: str | None = None
+    start_param: str | None = None
+    phone: str | None = None
+    button: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboundIntent:
+    """A message the engine wants sent to the client; the outbox and the gate decide."""
+
+    kind: MessageKind
+    text: str
+    slot: str | None = None
+    buttons: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Inquiry:
+    """One client asking for one service, and its current decision."""
+
+    service: str | None
+    opened_at: str
+    texts: list[str] = field(default_factory=list)
+    outcome: str | None = None
+    rules: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    ruleset: str | None = None
+    decider: str = "bot"
+    country: str | None = None
+
+
+@dataclass
+class ConversationState:
+    """Everything the engine needs to resume a conversation; JSON-serialisable."""
+
+    language: str | None = None
+    start_param: str | None = None
+    phone: str | None = None
+    slots: dict[str, list[str]] = field(default_factory=dict)
+    asked: dict[str, int] = field(default_factory=dict)
+    unresolved: list[str] = field(default_factory=list)
+    pending: str | None = None
+    messages: list[str] = field(default_factory=list)
+    inquiries: list[Inquiry] = field(default_factory=list)
+    crm: list[dict[str, str]] = field(default_factory=list)
+    last_client_at: str | None = None
+    welcomed: bool = False
+    restricted: bool = False
+    #: An officer overrode the residence zone (approve as non-EU / as EU restricted).
+    zone_override: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for storage."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConversationState:
+        """Rebuild from storage."""
+        data = dict(data)
+        data["inquiries"] = [Inquiry(**i) for i in data.get("inquiries", [])]
+        return cls(**data)
+
+    @property
+    def decided(self) -> bool:
+        """Whether the first inquiry has been decided."""
+        return bool(self.inquiries) and self.inquiries[0].outcome is not None
+
+
+@dataclass(frozen=True)
+class DecisionEvent:
+    """A decision taken or changed in this turn."""
+
+    inquiry: int
+    decision: Decision
+    opened: bool
+    previous: str | None
+
+
+@dataclass
+class TurnResult:
+    """What one event produced."""
+
+    state: ConversationState
+    outbound: list[OutboundIntent] = field(default_factory=list)
+    decisions: list[DecisionEvent] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Findings:
+    """The classifiers' view of a conversation at one moment."""
+
+    residence: ResidenceFinding
+    source: SourceFinding
+    service: ServiceFinding
+    referral_codes: tuple[tuple[str, str], ...]
+    prior_contact: bool | None
+    used_link: bool | None
+
+
+class Engine:
+    """Runs the intake flow for one company profile."""
+
+    def __init__(self, flow: FlowSpec, profile: CompanyProfile, gazetteer: Gazetteer) -> None:
+        self.flow = flow
+        self.profile = profile
+        self.gazetteer = gazetteer
+
+    # --- classification -------------------------------------------------------------------
+
+    def _residence(self, state: ConversationState, text: str) -> ResidenceFinding:
+        return classify_residence(
+            text, self.gazetteer, language=state.language, phone=state.phone
+        )
+
+    def findings(self, state: ConversationState, service_texts: list[str] | None = None) -> Findings:
+        """Classify everything the client said so far."""
+        residence = self._residence(state, "\n".join(state.slots.get("residence", [])))
+        source = classify_source("\n".join(state.slots.get("source", [])), self.profile)
+        svc_texts = service_texts if service_texts is not None else state.slots.get("service", [])
+        service = classify_service("\n".join(svc_texts), self.profile)
+        codes: dict[str, tuple[str, str]] = {}
+        for text in [state.start_param or "", *state.messages]:
+            for code, entry in find_referral_codes(text, self.profile):
+                codes.setdefault(code.upper(), (code, entry))
+        prior = None
+        for text in state.slots.get("prior_contact", []):
+            prior = answer_yes_no(text)
+            if prior is None:
+                sig = classify_source(text, self.profile)
+                if sig.channel.value in ("firm_contact", "close_link", "influencer", "ad"):
+                    prior = True
+        used = None
+        for text in state.slots.get("referral", []):
+            used = answer_yes_no(text)
+        return Findings(residence, source, service, tuple(codes.values()), prior, used)
+
+    def _facts(
+        self, state: ConversationState, f: Findings, today: date, *, further: bool
+    ) -> InquiryFacts:
+        crm = tuple(
+            CrmContact(c.get("channel", "?"), date.fromisoformat(c["date"]), c.get("note", ""))
+            for c in state.crm
+        )
+        residence = f.residence
+        if state.zone_override:
+            residence = ResidenceFinding(
+                code=residence.code,
+                zone=Zone(state.zone_override),
+                confidence=1.0,
+                place=residence.place,
+                signals=(),
+                reasons=("residence settled by a compliance officer",),
+                candidates=residence.candidates,
+            )
+        return InquiryFacts(
+            today=today,
+            residence=residence,
+            source=f.source,
+            service=f.service,
+            referral_codes=f.referral_codes,
+            crm=crm,
+            prior_contact=f.prior_contact,
+            used_link_or_code=f.used_link,
+            unresolved=tuple(state.unresolved),
+            further_service=further,
+        )
+
+    # --- the turn ---------------------------------------------------------------------------
+
+    def handle(self, state: ConversationState, event: ClientEvent) -> TurnResult:
+        """Process one client event."""
+        out = TurnResult(state)
+        if event.language and not state.language:
+            state.language = event.language
+        if event.phone:
+            state.phone = event.phone
+            out.events.append({"type": "contact_shared", "phone": event.phone})
+        text = event.text or ""
+        if event.kind == "start" or _START.match(text.strip()):
+            match = _START.match(text.strip())
+            param = event.start_param or (match.group("param") if match else None)
+            if param:
+                state.start_param = param
+            out.events.append({"type": "start", "param": param})
+            if not state.inquiries and not state.messages:
+                self._welcome(state, out)
+                self._next(state, out, event.at)
+            return out
+        if event.kind == "button" and event.button:
+            text = self._button_text(event.button) or text
+            out.events.append({"type": "button", "data": event.button, "text": text})
+        if event.kind == "contact" and not text:
+            if state.inquiries:
+                self._reevaluate(state, out, event.at)
+            return out
+        state.last_client_at = event.at.isoformat()
+        state.messages.append(text)
+        out.events.append({"type": "client_message", "text": text, "answers": state.pending})
+        if not state.decided:
+            self._intake(state, out, text, event.at)
+        else:
+            self._after_decision(state, out, text, event.at)
+        return out
+
+    def command(self, state: ConversationState, name: str, at: datetime) -> TurnResult:
+        """/help, /privacy, /delete: answered in the client's language."""
+        out = TurnResult(state)
+        lang = state.language
+        if name == "help":
+            out.outbound.append(
+                OutboundIntent(MessageKind.TRANSACTIONAL, self.flow.text("help", lang))
+            )
+        elif name == "privacy":
+            text = self.flow.text("privacy", lang, years=self.profile.retention_years)
+            out.outbound.append(OutboundIntent(MessageKind.TRANSACTIONAL, text))
+        elif name == "delete":
+            state.restricted = True
+            out.events.append({"type": "erasure_requested", "at": at.isoformat()})
+            out.outbound.append(
+                OutboundIntent(MessageKind.TRANSACTIONAL, self.flow.text("erasure", lang))
+            )
+        out.events.append({"type": "command", "name": name})
+        return out
+
+    # --- intake -----------------------------------------------------------------------------
+
+    def _welcome(self, state: ConversationState, out: TurnResult) -> None:
+        if state.welcomed:
+            return
+        state.welcomed = True
+        text = self.flow.text("welcome", state.language, firm=self.profile.name)
+        out.outbound.append(OutboundIntent(MessageKind.PROMPT, text))
+
+    def _intake(self, state: ConversationState, out: TurnResult, text: str, at: datetime) -> None:
+        pending = state.pending
+        if pending is None:
+            self._welcome(state, out)
+        if pending is not None:
+            state.slots.setdefault(pending, []).append(text)
+            state.pending = None
+            if not self._slot_ok(state, pending):
+                # The answer may still carry other facts ("I want custody" to "how did you find us").
+                self._fill_opportunistically(state, out, text, unprompted=True)
+                if state.asked.get(pending, 0) < 2 and self.flow.step(pending).required:
+                    self._ask(state, out, pending, retry=True)
+                    return
+                state.unresolved.append(pending)
+                out.events.append({"type": "slot_unresolved", "slot": pending})
+            else:
+                out.events.append({"type": "slot_filled", "slot": pending})
+        self._fill_opportunistically(state, out, text, unprompted=pending is None)
+        self._next(state, out, at)
+
+    def _slot_ok(self, state: ConversationState, slot: str) -> bool:
+        texts = state.slots.get(slot, [])
+        joined = "\n".join(texts)
+        if not has_content(joined):
+            return False
+        if slot == "source":
+            return classify_source(joined, self.profile).channel.value != "unknown"
+        if slot == "residence":
+            res = self._residence(state, joined)
+            return res.zone is not Zone.UNKNOWN or bool(
+                set(res.signals) - {"refused", "fuzzy", "nationality_only"}
+            )
+        if slot == "service":
+            return classify_service(joined, self.profile).code is not None
+        return True
+
+    def _fill_opportunistically(
+        self, state: ConversationState, out: TurnResult, text: str, *, unprompted: bool
+    ) -> None:
+        """Fill other slots from what the client volunteered."""
+        filled = state.slots
+        if "residence" not in filled:
+            res = classify_residence(
+                text, self.gazetteer, language=state.language, explicit_only=True
+            )
+            if res.zone is not Zone.UNKNOWN:
+                filled["residence"] = [text]
+                out.events.append({"type": "slot_filled", "slot": "residence", "volunteered": True})
+        if not unprompted:
+            return
+        if "service" not in filled and classify_service(text, self.profile).code is not None:
+            filled["service"] = [text]
+            out.events.append({"type": "slot_filled", "slot": "service", "volunteered": True})
+        if "source" not in filled:
+            src = classify_source(text, self.profile)
+            if src.channel.value != "unknown" and src.confidence >= 0.5:
+                filled["source"] = [text]
+                out.events.append({"type": "slot_filled", "slot": "source", "volunteered": True})
+
+    def _wanted(self, state: ConversationState, slot: str, at: datetime) -> bool:
+        step = self.flow.step(slot)
+        if slot in state.slots or slot in state.unresolved or state.asked.get(slot, 0):
+            return False
+        if step.required:
+            return True
+        f = self.findings(state)
+        if step.when == "link_mentioned":
+            if f.referral_codes:
+                return False
+            src_text = " ".join(state.slots.get("source", []))
+            return bool(_LINK_WORDS.search(src_text)) and "no_link_or_code" not in f.source.flags
+        if step.when == "before_serving_eu":
+            facts = self._facts(state, f, at.date(), further=False)
+            draft = decide(facts, self.profile)
+            return draft.outcome is Outcome.SERVE_EU_RESTRICTED
+        return True
+
+    def _next(self, state: ConversationState, out: TurnResult, at: datetime) -> None:
+        for step in self.flow.steps:
+            if self._wanted(state, step.slot, at):
+                self._ask(state, out, step.slot, retry=False)
+                return
+        self._decide_first(state, out, at)
+
+    def _ask(self, state: ConversationState, out: TurnResult, slot: str, *, retry: bool) -> None:
+        state.asked[slot] = state.asked.get(slot, 0) + 1
+        state.pending = slot
+        key = f"{slot}_retry" if retry else slot
+        text = self.flow.text(key, state.language, firm=self.profile.name)
+        buttons: tuple[tuple[str, str], ...] = ()
+        if retry:
+            buttons = self._buttons(state, slot)
+        out.outbound.append(OutboundIntent(MessageKind.PROMPT, text, slot=slot, buttons=buttons))
+        out.events.append({"type": "question", "slot": slot, "retry": retry, "text": text})
+
+    def _buttons(self, state: ConversationState, slot: str) -> tuple[tuple[str, str], ...]:
+        names = self.flow.step(slot).retry_buttons
+        if names == ("services",):
+            return tuple(
+                (_SERVICE_LABELS[s], f"{slot}:{s.value}") for s in self.profile.services
+            )
+        return tuple(
+            (self.flow.text(f"button_{n}", state.language), f"{slot}:{n}") for n in names
+        )
+
+    def _button_text(self, data: str) -> str | None:
+        slot, _, value = data.partition(":")
+        if slot == "service" and value in ServiceCode.__members__:
+            return _SERVICE_LABELS[ServiceCode(value)]
+        if slot == "source" and value:
+            return self.flow.text(f"button_{value}", "en")
+        return None
+
+    def _decide_first(self, state: ConversationState, out: TurnResult, at: datetime) -> None:
+        f = self.findings(state)
+        decision = decide(self._facts(state, f, at.date(), further=False), self.profile)
+        inquiry = Inquiry(
+            service=decision.service.value if decision.service else None,
+            opened_at=at.isoformat(),
+            texts=list(state.slots.get("service", [])),
+        )
+        state.inquiries.append(inquiry)
+        self._apply(state, out, 0, decision, opened=True)
+
+    def _apply(
+        self,
+        state: ConversationState,
+        out: TurnResult,
+        index: int,
+        decision: Decision,
+        *,
+        opened: bool,
+        tell_client: bool = True,
+    ) -> None:
+        inquiry = state.inquiries[index]
+        previous = inquiry.outcome
+        if not opened and previous == decision.outcome.value:
+            return
+        inquiry.outcome = decision.outcome.value
+        inquiry.rules = list(decision.rules)
+        inquiry.reasons = list(decision.reasons)
+        inquiry.ruleset = decision.ruleset
+        inquiry.decider = "bot"
+        inquiry.country = decision.country
+        out.decisions.append(DecisionEvent(index, decision, opened, previous))
+        out.events.append(
+            {
+                "type": "decision",
+                "inquiry": index,
+                "outcome": decision.outcome.value,
+                "rules": list(decision.rules),
+                "reasons": list(decision.reasons),
+                "ruleset": decision.ruleset,
+                "decider": "bot",
+                "previous": previous,
+                "service": inquiry.service,
+                "country": decision.country,
+            }
+        )
+        if not tell_client:
+            return
+        lang = state.language
+        if opened and index > 0:
+            key = "new_inquiry"
+            kind = MessageKind.HOLDING
+        else:
+            key = f"outcome_{decision.outcome.value}"
+            kind = MessageKind.DECLINE if decision.outcome is Outcome.DECLINE else MessageKind.HOLDING
+        label = _SERVICE_LABELS.get(decision.service, "") if decision.service else ""
+        text = self.flow.text(key, lang, firm=self.profile.name, service=label.lower())
+        out.outbound.append(OutboundIntent(kind, text))
+
+    # --- after the first decision ------------------------------------------------------------
+
+    def _after_decision(
+        self, state: ConversationState, out: TurnResult, text: str, at: datetime
+    ) -> None:
+        if state.pending is not None:
+            # An officer asked the client something: the answer goes into that slot.
+            state.slots.setdefault(state.pending, []).append(text)
+            state.pending = None
+        res = classify_residence(text, self.gazetteer, language=state.language, explicit_only=True)
+        if res.zone is not Zone.UNKNOWN and res.code not in (
+            self.findings(state).residence.code,
+            None,
+        ):
+            state.slots.setdefault("residence", []).append(text)
+            out.events.append({"type": "fact_learned", "slot": "residence"})
+        src = classify_source(text, self.profile)
+        if any(not s.negated for s in src.signals) or src.referral_codes:
+            state.slots.setdefault("source", []).append(text)
+            out.events.append({"type": "fact_learned", "slot": "source"})
+        svc = classify_service(text, self.profile)
+        known = {i.service for i in state.inquiries}
+        if svc.code is not None and svc.code.value not in known:
+            self._open_inquiry(state, out, text, at)
+        self._reevaluate(state, out, at)
+
+    def _open_inquiry(
+        self, state: ConversationState, out: TurnResult, text: str, at: datetime
+    ) -> None:
+        f = self.findings(state, service_texts=[text])
+        decision = decide(self._facts(state, f, at.date(), further=True), self.profile)
+        inquiry = Inquiry(
+            service=decision.service.value if decision.service else None,
+            opened_at=at.isoformat(),
+            texts=[text],
+        )
+        state.inquiries.append(inquiry)
+        self._apply(state, out, len(state.inquiries) - 1, decision, opened=True)
+
+    def _reevaluate(self, state: ConversationState, out: TurnResult, at: datetime) -> None:
+        """A fact learned later re-opens every decision (DESIGN.md)."""
+        for index, inquiry in enumerate(state.inquiries):
+            texts = inquiry.texts or state.slots.get("service", [])
+            f = self.findings(state, service_texts=texts)
+            decision = decide(self._facts(state, f, at.date(), further=index > 0), self.profile)
+            if inquiry.decider != "bot":
+                # An officer's decision stands unless new facts make it a decline.
+                if decision.outcome is not Outcome.DECLINE or inquiry.outcome == "DECLINE":
+                    continue
+            self._apply(state, out, index, decision, opened=False)
+
+    # --- what the gate needs -------------------------------------------------------------------
+
+    def recipient_zone(self, state: ConversationState) -> Zone:
+        """The recipient's zone now, with an officer's override."""
+        if state.zone_override:
+            return Zone(state.zone_override)
+        return self.findings(state).residence.zone
+
+
+def in_scope(zone: Zone) -> bool:
+    """Whether a zone is EU/EEA."""
+    return zone in IN_SCOPE
