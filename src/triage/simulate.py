@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ def _as_datetime(value: object, where: str) -> datetime:
             raise ScenarioError(f"{where}: {value!r} is not an ISO 8601 time") from None
     else:
         raise ScenarioError(f"{where}: a time like 2026-11-25T12:00:00Z is required")
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def _offset(value: object, where: str) -> timedelta:
@@ -138,7 +138,7 @@ def run_file(file: Path, engine_for: Any) -> Iterator[dict[str, Any]]:
         raise ScenarioError(f"{file}: a mapping with a 'scenarios' list is required")
     if spec.get("version", 1) != 1:
         raise ScenarioError(f"{file}: version: only format version 1 is supported")
-    now = _as_datetime(spec.get("now", datetime.now(timezone.utc)), f"{file}: now")
+    now = _as_datetime(spec.get("now", datetime.now(UTC)), f"{file}: now")
     profile = _load_company(spec, file)
     engine = engine_for(profile)
     # Validate everything before running anything, so an error never leaves half an output.
@@ -153,7 +153,12 @@ def _validate(sc: object, where: str) -> None:
         raise ScenarioError(f"{where}: must be a mapping")
     if "id" not in sc:
         raise ScenarioError(f"{where}: id is required")
-    for key, typ in (("client", Mapping), ("answers", Mapping), ("messages", list), ("later", list)):
+    for key, typ in (
+        ("client", Mapping),
+        ("answers", Mapping),
+        ("messages", list),
+        ("later", list),
+    ):
         if key in sc and sc[key] is not None and not isinstance(sc[key], typ):
             raise ScenarioError(f"{where}: {key} has the wrong type")
     client = sc.get("client") or {}
@@ -190,7 +195,11 @@ def run_scenario(
         phone=str(client["phone"]) if client.get("phone") else None,
         start_param=client.get("start"),
         crm=[
-            {"channel": str(c.get("channel", "?")), "date": str(c["date"]), "note": str(c.get("note", ""))}
+            {
+                "channel": str(c.get("channel", "?")),
+                "date": str(c["date"]),
+                "note": str(c.get("note", "")),
+            }
             for c in client.get("crm") or []
         ],
     )
@@ -206,6 +215,9 @@ def run_scenario(
         asked[slot] = asked.get(slot, 0) + 1
         answer = answers.get(slot)
         conv.client(str(answer) if answer is not None and asked[slot] == 1 else DONT_KNOW)
+    # The scenario's own decision is the first inquiry's decision when the intake ends; what
+    # happens later is reported item by item (a later fact may re-open it).
+    first = replace(state.inquiries[0]) if state.inquiries else None
     later_out: list[Any] = []
     for item in sc.get("later") or []:
         if "client" in item:
@@ -229,7 +241,6 @@ def run_scenario(
                 reply=bool(send.get("reply", False)),
             )
             later_out.append(conv.send(msg).verdict.value)
-    first = state.inquiries[0] if state.inquiries else None
     return {
         "id": sc["id"],
         "decision": first.outcome if first else None,
@@ -238,6 +249,7 @@ def run_scenario(
         "rules": list(first.rules) if first else [],
         "reasons": list(first.reasons) if first else [],
         "inquiries": [{"service": i.service, "decision": i.outcome} for i in state.inquiries],
+        "final": {"decision": state.inquiries[0].outcome if state.inquiries else None},
         "later": later_out,
         "transcript": conv.transcript,
     }

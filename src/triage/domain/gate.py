@@ -29,41 +29,165 @@ from triage.domain.text import fold
 #: Words that make a text promotional whatever its declared kind, in the bot's languages.
 _PROMO_TERMS = (
     # en
-    "bonus", "reward", "cashback", "promo", "promotion", "discount", "special offer",
-    "limited offer", "limited time", "exclusive offer", "free", "giveaway", "airdrop",
-    "invite friends", "invite a friend", "invite your friends", "refer a friend", "referral",
-    "newsletter", "subscribe", "follow us", "join our", "join us", "our channel",
-    "our telegram", "our twitter", "our community", "webinar", "meet us", "see you at",
-    "new listing", "now listed", "just listed", "now available", "launch", "launched",
-    "apy", "earn up to", "returns", "returned", "still interested", "don t miss",
+    "bonus",
+    "reward",
+    "cashback",
+    "promo",
+    "promotion",
+    "discount",
+    "special offer",
+    "limited offer",
+    "limited time",
+    "exclusive offer",
+    "free",
+    "giveaway",
+    "airdrop",
+    "invite friends",
+    "invite a friend",
+    "invite your friends",
+    "refer a friend",
+    "referral",
+    "newsletter",
+    "subscribe",
+    "follow us",
+    "join our",
+    "join us",
+    "our channel",
+    "our telegram",
+    "our twitter",
+    "our community",
+    "webinar",
+    "meet us",
+    "see you at",
+    "new listing",
+    "now listed",
+    "just listed",
+    "now available",
+    "launch",
+    "launched",
+    "apy",
+    "earn up to",
+    "returns",
+    "returned",
+    "still interested",
+    "don t miss",
     # de
-    "gratis", "kostenlos", "angebot", "rabatt", "freunde einladen", "empfehlen sie",
-    "abonnieren", "folgen sie", "unser kanal", "unserem kanal", "neu gelistet", "verdienen",
-    "noch interessiert", "verpassen sie",
+    "gratis",
+    "kostenlos",
+    "angebot",
+    "rabatt",
+    "freunde einladen",
+    "empfehlen sie",
+    "abonnieren",
+    "folgen sie",
+    "unser kanal",
+    "unserem kanal",
+    "neu gelistet",
+    "verdienen",
+    "noch interessiert",
+    "verpassen sie",
     # fr
-    "gratuit", "offre", "reduction", "parrainage", "parrainez", "invitez", "abonnez",
-    "rejoignez", "suivez nous", "notre chaine", "nouveaute", "nouveautes", "gagnez",
-    "toujours interesse", "decouvrez",
+    "gratuit",
+    "offre",
+    "reduction",
+    "parrainage",
+    "parrainez",
+    "invitez",
+    "abonnez",
+    "rejoignez",
+    "suivez nous",
+    "notre chaine",
+    "nouveaute",
+    "nouveautes",
+    "gagnez",
+    "toujours interesse",
+    "decouvrez",
     # es
-    "gratis", "oferta", "descuento", "invita a", "invite a", "suscribete", "unete",
-    "siguenos", "nuestro canal", "novedad", "novedades", "gana", "sigue interesado", "descubre",
+    "gratis",
+    "oferta",
+    "descuento",
+    "invita a",
+    "invite a",
+    "suscribete",
+    "unete",
+    "siguenos",
+    "nuestro canal",
+    "novedad",
+    "novedades",
+    "gana",
+    "sigue interesado",
+    "descubre",
     # it
-    "omaggio", "offerta", "sconto", "invita", "iscriviti", "unisciti", "seguici",
-    "il nostro canale", "novita", "guadagna", "ancora interessato", "scopri",
+    "omaggio",
+    "offerta",
+    "sconto",
+    "invita",
+    "iscriviti",
+    "unisciti",
+    "seguici",
+    "il nostro canale",
+    "novita",
+    "guadagna",
+    "ancora interessato",
+    "scopri",
     # pt
-    "gratuito", "oferta", "desconto", "convide", "subscreva", "junte se", "siga nos",
-    "nosso canal", "novidade", "novidades", "ganhe", "ainda interessado", "descubra",
+    "gratuito",
+    "oferta",
+    "desconto",
+    "convide",
+    "subscreva",
+    "junte se",
+    "siga nos",
+    "nosso canal",
+    "novidade",
+    "novidades",
+    "ganhe",
+    "ainda interessado",
+    "descubra",
     # nl
-    "gratis", "aanbieding", "korting", "nodig", "uitnodigen", "abonneer", "volg ons",
-    "ons kanaal", "nieuw", "verdien", "nog interesse", "ontdek",
+    "gratis",
+    "aanbieding",
+    "korting",
+    "nodig",
+    "uitnodigen",
+    "abonneer",
+    "volg ons",
+    "ons kanaal",
+    "nieuw",
+    "verdien",
+    "nog interesse",
+    "ontdek",
     # pl
-    "darmowy", "oferta", "rabat", "zapros", "subskrybuj", "dolacz", "obserwuj",
-    "nasz kanal", "nowosc", "zarabiaj", "nadal zainteresowany", "odkryj",
+    "darmowy",
+    "oferta",
+    "rabat",
+    "zapros",
+    "subskrybuj",
+    "dolacz",
+    "obserwuj",
+    "nasz kanal",
+    "nowosc",
+    "zarabiaj",
+    "nadal zainteresowany",
+    "odkryj",
     # sv
-    "gratis", "erbjudande", "rabatt", "bjud in", "prenumerera", "ga med", "folj oss",
-    "var kanal", "nyhet", "nyheter", "tjana", "fortfarande intresserad", "upptack",
+    "gratis",
+    "erbjudande",
+    "rabatt",
+    "bjud in",
+    "prenumerera",
+    "ga med",
+    "folj oss",
+    "var kanal",
+    "nyhet",
+    "nyheter",
+    "tjana",
+    "fortfarande intresserad",
+    "upptack",
 )
-_PROMO_RE = re.compile(r"\b(?:" + "|".join(re.escape(t) for t in sorted(set(_PROMO_TERMS))) + r")\b")
+_PROMO_RE = re.compile(
+    r"\b(?:" + "|".join(re.escape(t) for t in sorted(set(_PROMO_TERMS))) + r")\b"
+)
 _HANDLE_RE = re.compile(r"(?<![\w.])@[A-Za-z0-9_]{4,}|t\.me/|https?://", re.IGNORECASE)
 
 #: Kinds that are neutral by nature when their text is neutral.
@@ -111,8 +235,18 @@ class GateResult:
     judged_kind: MessageKind | None = None
 
 
-def promotional_content(text: str, profile: CompanyProfile, served: tuple[ServiceCode, ...]) -> str:
-    """Why a text is promotional for a client served only `served`, or "" when it is not."""
+def promotional_content(
+    text: str,
+    profile: CompanyProfile,
+    served: tuple[ServiceCode, ...],
+    *,
+    services: bool = True,
+) -> str:
+    """Why a text is promotional for a client served only `served`, or "" when it is not.
+
+    With `services=False` the text is not checked for other services: the bot's own neutral
+    texts (questions, holding and decline messages) talk about the request in general words.
+    """
     folded = fold(text)
     m = _PROMO_RE.search(folded)
     if m:
@@ -129,6 +263,8 @@ def promotional_content(text: str, profile: CompanyProfile, served: tuple[Servic
             n = fold(name)
             if n and re.search(rf"\b{re.escape(n)}\b", folded):
                 return f"names a closely linked entity ({link.name})"
+    if not services:
+        return ""
     svc = classify_service(text, profile)
     other = [c for c in svc.codes if c not in served]
     if svc.product is not None:
@@ -144,7 +280,7 @@ def judge(msg: OutboundMessage, facts: RecipientFacts, profile: CompanyProfile) 
     """Judge one outbound message for one recipient at the time of sending."""
     try:
         return _judge(msg, facts, profile)
-    except Exception as exc:  # noqa: BLE001 - the gate must fail closed, never open
+    except Exception as exc:
         return GateResult(Verdict.HELD, f"gate error, held for a person: {exc!r}", ("R6",))
 
 
@@ -154,9 +290,7 @@ def _judge(msg: OutboundMessage, facts: RecipientFacts, profile: CompanyProfile)
     declined = Outcome.DECLINE in facts.outcomes
     pending = not facts.outcomes or any(o is None or o is Outcome.ESCALATE for o in facts.outcomes)
     in_scope = facts.zone in IN_SCOPE
-    handed_off = (
-        facts.zone is Zone.OUTSIDE and not declined and Outcome.HANDOFF_NON_EU in decided
-    )
+    handed_off = facts.zone is Zone.OUTSIDE and not declined and Outcome.HANDOFF_NON_EU in decided
     if handed_off and not pending and not facts.restricted:
         return GateResult(
             Verdict.ALLOWED, "client outside the EU/EEA: outbound unrestricted", ("R8",), kind
@@ -164,7 +298,8 @@ def _judge(msg: OutboundMessage, facts: RecipientFacts, profile: CompanyProfile)
     # Neutral messages may name what the client asked for; replies only what is being served.
     neutral_scope = tuple(dict.fromkeys((*facts.served, *facts.requested)))
     scope = neutral_scope if kind in _NEUTRAL_KINDS else facts.served
-    promo = promotional_content(msg.text, profile, scope)
+    own_neutral = msg.sender is Sender.BOT and kind in _NEUTRAL_KINDS
+    promo = promotional_content(msg.text, profile, scope, services=not own_neutral)
     judged = MessageKind.UPSELL if promo and kind not in PROMOTIONAL_KINDS else kind
 
     def result(verdict: Verdict, reason: str, *rules: str) -> GateResult:

@@ -1,4 +1,4 @@
-"""The facts of one inquiry -> an outcome, the rules that decided it, and reasons a person can read.
+"""The facts of one inquiry -> an outcome, the rules that decided it, and reasons people read.
 
 The rule ids are those of DOMAIN.md (R1..R10). The policy fails closed: unknown residence, an
 unclear source, a hedged answer, a conflict, a product outside MiCA or a second service go to a
@@ -271,7 +271,9 @@ def decide(facts: InquiryFacts, profile: CompanyProfile) -> Decision:
 
     if zone is Zone.OUTSIDE:
         t.rule("R8")
-        reasons = [f"client lives or is established outside the EU/EEA ({res.place if res else '?'})"]
+        reasons = [
+            f"client lives or is established outside the EU/EEA ({res.place if res else '?'})"
+        ]
         if t.escalate:
             return done(Outcome.ESCALATE, t.escalate + reasons)
         return done(Outcome.HANDOFF_NON_EU, reasons)

@@ -129,6 +129,8 @@ class CompanyProfile(_Strict):
     """The whole profile: the firm, its services, its register, and the policy knobs."""
 
     name: str = Field(min_length=1)
+    #: How the bot names the firm to clients ("Northwind Digital"); the legal name by default.
+    display_name: str | None = None
     home_country: str
     services: tuple[ServiceCode, ...] = Field(min_length=1)
     products: tuple[Product, ...] = ()
@@ -160,6 +162,12 @@ class CompanyProfile(_Strict):
             if entry.start and entry.end and entry.end < entry.start:
                 raise ValueError(f"marketing {entry.id!r}: end {entry.end} is before start")
         return entries
+
+    @property
+    def display(self) -> str:
+        """The firm's name in a sentence: the display name, or the legal name without a final
+        full stop (so "Northwind Digital Pte. Ltd." does not end a sentence with "..")."""
+        return (self.display_name or self.name).rstrip(".").strip()
 
     def entry(self, entry_id: str) -> MarketingEntry | None:
         """The register entry with this id, if any."""

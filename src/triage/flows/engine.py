@@ -168,11 +168,11 @@ class Engine:
     # --- classification -------------------------------------------------------------------
 
     def _residence(self, state: ConversationState, text: str) -> ResidenceFinding:
-        return classify_residence(
-            text, self.gazetteer, language=state.language, phone=state.phone
-        )
+        return classify_residence(text, self.gazetteer, language=state.language, phone=state.phone)
 
-    def findings(self, state: ConversationState, service_texts: list[str] | None = None) -> Findings:
+    def findings(
+        self, state: ConversationState, service_texts: list[str] | None = None
+    ) -> Findings:
         """Classify everything the client said so far."""
         residence = self._residence(state, "\n".join(state.slots.get("residence", [])))
         source = classify_source("\n".join(state.slots.get("source", [])), self.profile)
@@ -288,7 +288,7 @@ class Engine:
         if state.welcomed:
             return
         state.welcomed = True
-        text = self.flow.text("welcome", state.language, firm=self.profile.name)
+        text = self.flow.text("welcome", state.language, firm=self.profile.display)
         out.outbound.append(OutboundIntent(MessageKind.PROMPT, text))
 
     def _intake(self, state: ConversationState, out: TurnResult, text: str, at: datetime) -> None:
@@ -299,7 +299,7 @@ class Engine:
             state.slots.setdefault(pending, []).append(text)
             state.pending = None
             if not self._slot_ok(state, pending):
-                # The answer may still carry other facts ("I want custody" to "how did you find us").
+                # The answer may carry other facts ("I want custody" to "how did you find us").
                 self._fill_opportunistically(state, out, text, unprompted=True)
                 if state.asked.get(pending, 0) < 2 and self.flow.step(pending).required:
                     self._ask(state, out, pending, retry=True)
@@ -338,7 +338,9 @@ class Engine:
             )
             if res.zone is not Zone.UNKNOWN:
                 filled["residence"] = [text]
-                out.events.append({"type": "slot_filled", "slot": "residence", "volunteered": True})
+                out.events.append(
+                    {"type": "slot_filled", "slot": "residence", "volunteered": True}
+                )
         if not unprompted:
             return
         if "service" not in filled and classify_service(text, self.profile).code is not None:
@@ -379,7 +381,7 @@ class Engine:
         state.asked[slot] = state.asked.get(slot, 0) + 1
         state.pending = slot
         key = f"{slot}_retry" if retry else slot
-        text = self.flow.text(key, state.language, firm=self.profile.name)
+        text = self.flow.text(key, state.language, firm=self.profile.display)
         buttons: tuple[tuple[str, str], ...] = ()
         if retry:
             buttons = self._buttons(state, slot)
@@ -389,12 +391,8 @@ class Engine:
     def _buttons(self, state: ConversationState, slot: str) -> tuple[tuple[str, str], ...]:
         names = self.flow.step(slot).retry_buttons
         if names == ("services",):
-            return tuple(
-                (_SERVICE_LABELS[s], f"{slot}:{s.value}") for s in self.profile.services
-            )
-        return tuple(
-            (self.flow.text(f"button_{n}", state.language), f"{slot}:{n}") for n in names
-        )
+            return tuple((_SERVICE_LABELS[s], f"{slot}:{s.value}") for s in self.profile.services)
+        return tuple((self.flow.text(f"button_{n}", state.language), f"{slot}:{n}") for n in names)
 
     def _button_text(self, data: str) -> str | None:
         slot, _, value = data.partition(":")
@@ -458,9 +456,11 @@ class Engine:
             kind = MessageKind.HOLDING
         else:
             key = f"outcome_{decision.outcome.value}"
-            kind = MessageKind.DECLINE if decision.outcome is Outcome.DECLINE else MessageKind.HOLDING
+            kind = (
+                MessageKind.DECLINE if decision.outcome is Outcome.DECLINE else MessageKind.HOLDING
+            )
         label = _SERVICE_LABELS.get(decision.service, "") if decision.service else ""
-        text = self.flow.text(key, lang, firm=self.profile.name, service=label.lower())
+        text = self.flow.text(key, lang, firm=self.profile.display, service=label.lower())
         out.outbound.append(OutboundIntent(kind, text))
 
     # --- after the first decision ------------------------------------------------------------
