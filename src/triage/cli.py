@@ -77,7 +77,12 @@ def demo() -> None:
             table.add_column(col, overflow="fold")
         for sid, t in blocked:
             table.add_row(
-                str(sid), t["from"], t.get("kind", ""), t["verdict"], t["text"], t.get("reason", "")
+                str(sid),
+                t["from"],
+                t.get("kind", ""),
+                t["verdict"],
+                t["text"],
+                t.get("reason", ""),
             )
         Console().print(table)
     err.print("Run `.venv/bin/triage simulate FILE --json` on your own scenario files.")
@@ -90,7 +95,11 @@ def _print_table(results: list[dict[str, object]]) -> None:
     for r in results:
         later = r.get("later") or []
         later_txt = ", ".join(
-            x if isinstance(x, str) else (x or {}).get("decision", "-") if isinstance(x, dict) else "-"
+            x
+            if isinstance(x, str)
+            else (x or {}).get("decision", "-")
+            if isinstance(x, dict)
+            else "-"
             for x in later  # type: ignore[union-attr]
         )
         reasons = r.get("reasons") or []

@@ -1,0 +1,120 @@
+"""Engines, sessions and migrations.
+
+SQLite is the embedded default. Every connection runs in WAL mode with `synchronous=FULL`
+(a committed transaction survives a power loss), foreign keys on, and a busy timeout. Every
+transaction starts with `BEGIN IMMEDIATE`: it takes SQLite's single write lock up front, so two
+transactions that read and then write can never deadlock or fail with SQLITE_BUSY half-way; they
+queue (for up to `SQLITE_BUSY_TIMEOUT_MS`). That is also what serialises conversations on SQLite.
+PostgreSQL uses row locks instead (see `triage.store.conversations`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from triage.store import models  # noqa: F401 - registers the tables on SQLModel.metadata
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+SessionFactory = async_sessionmaker[AsyncSession]
+
+
+def is_sqlite(url: str) -> bool:
+    """Whether a database URL points to SQLite."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine for `url`, with the SQLite durability and locking settings applied."""
+    engine = create_async_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver: we emit BEGIN ourselves below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_sessionmaker(engine: AsyncEngine) -> SessionFactory:
+    """Sessions whose objects stay readable after commit (no lazy I/O, no MissingGreenlet)."""
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def create_all(engine: AsyncEngine) -> None:
+    """Create every table (tests; production uses `upgrade`)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(SQLModel.metadata.create_all)
+
+
+async def drop_all(engine: AsyncEngine) -> None:
+    """Drop every table (tests)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(SQLModel.metadata.drop_all)
+
+
+# --- migrations ---------------------------------------------------------------------------------
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic configuration for the shipped migrations (no alembic.ini needed)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        cfg.attributes["url"] = url
+    return cfg
+
+
+async def upgrade_async(url: str, revision: str = "head") -> None:
+    """Migrate the database at `url` to `revision` (from inside an event loop)."""
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_run_upgrade, url, revision)
+    finally:
+        await engine.dispose()
+
+
+def _run_upgrade(conn: Connection, url: str, revision: str) -> None:
+    cfg = alembic_config(url)
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, revision)
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database at `url` to `revision` (the `triage db upgrade` command)."""
+    asyncio.run(upgrade_async(url, revision))
+
+
+def revision(url: str, message: str) -> None:
+    """Autogenerate a new migration from the difference between `url` and the models.
+
+    `url` must be a database at head (for example a fresh SQLite file after `upgrade`).
+    """
+    command.revision(alembic_config(url), message=message, autogenerate=True)

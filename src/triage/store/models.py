@@ -1,0 +1,205 @@
+"""The tables of the store (SQLModel). Times are UTC and timezone-aware on every backend.
+
+Evidence tables (`message`, `decision`, `audit_event`) are append-only: corrections are new
+rows. `conversation.state` and `inquiry.outcome` are the current view, rebuilt from evidence
+if ever in doubt.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Dialect, Index, Text, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+#: Constraint names that are stable across backends, so SQLite batch migrations can find them.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time, UTC, aware."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC that always reads back timezone-aware.
+
+    PostgreSQL returns aware values from `timestamptz`; SQLite returns naive ones, which are
+    UTC because only UTC is ever written. Naive values are refused on the way in: a naive time
+    is a bug (whose clock?), not something to guess about.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware time")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# The `type: ignore[call-overload]` below: SQLModel's Field overloads do not cover
+# sa_type + nullable + index together; the runtime accepts them.
+
+
+class Client(SQLModel, table=True):
+    """A person writing to the firm on one channel (a Telegram chat, ...)."""
+
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    external_id: str = Field(max_length=128)
+    language: str | None = Field(default=None, max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_activity_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    #: The client asked for erasure: processing is restricted from then on.
+    restricted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: Head of the client's audit chain (last seq and its hash). Kept in the same transaction
+    #: as each append, so deleting the newest events is detected too, and the client row is the
+    #: lock that serialises appends.
+    audit_seq: int = Field(default=0)
+    audit_head: str = Field(default="", max_length=64)
+
+
+class Conversation(SQLModel, table=True):
+    """The engine's state for one client (`ConversationState.to_dict()` as JSON)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id", unique=True)
+    state: str = Field(sa_type=Text)
+    #: Incremented on every save; a save that finds another version fails (optimistic check).
+    version: int = Field(default=0)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Message(SQLModel, table=True):
+    """A message in either direction, as it was received or sent."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    direction: str = Field(max_length=3)  # "in" | "out"
+    text: str = Field(sa_type=Text)
+    #: The platform's own timestamp (Telegram `date`, Slack `event_time`), when there is one.
+    platform_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: The update that carried an inbound message ("telegram:update:123").
+    update_key: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Inquiry(SQLModel, table=True):
+    """One client asking for one service; `outcome` is the current decision."""
+
+    __table_args__ = (UniqueConstraint("client_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id")
+    #: Index of the inquiry in the conversation state (0 = the first).
+    position: int
+    service: str | None = Field(default=None, max_length=32)
+    outcome: str | None = Field(default=None, max_length=32)
+    opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Decision(SQLModel, table=True):
+    """A decision on an inquiry, by the bot or an officer; append-only."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    inquiry_id: int = Field(foreign_key="inquiry.id", index=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    outcome: str = Field(max_length=32)
+    previous: str | None = Field(default=None, max_length=32)
+    #: JSON list of rule ids ("R1", ...).
+    rules: str = Field(sa_type=Text)
+    ruleset: str = Field(max_length=64)
+    #: JSON list of reasons a person can read.
+    reasons: str = Field(sa_type=Text)
+    decider: str = Field(max_length=16)  # "bot" | "officer"
+    officer_id: str | None = Field(default=None, max_length=64)
+    #: The officer's reason (required for officer decisions).
+    reason: str | None = Field(default=None, sa_type=Text)
+    country: str | None = Field(default=None, max_length=16)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+OUTBOX_STATUSES = ("pending", "sending", "sent", "blocked", "held", "dead")
+
+
+class Outbox(SQLModel, table=True):
+    """A client-bound message waiting for the gate and the dispatcher (the one way out)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_due_at", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    channel: str = Field(max_length=32)
+    kind: str = Field(max_length=32)
+    sender: str = Field(max_length=32)
+    text: str = Field(sa_type=Text)
+    #: [[label, callback data], ...]
+    buttons: list[Any] = Field(default_factory=list, sa_type=JSON)
+    #: The sender says it answers the client's last message.
+    reply: bool = Field(default=False)
+    #: The flow slot a bot question asks for.
+    slot: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="pending", max_length=16)
+    verdict: str | None = Field(default=None, max_length=16)
+    verdict_reason: str | None = Field(default=None, sa_type=Text)
+    attempts: int = Field(default=0)
+    locked_by: str | None = Field(default=None, max_length=128)
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    due_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    """An update or request already handled: its key makes redelivery a no-op."""
+
+    __tablename__ = "processed_update"
+    __table_args__ = (UniqueConstraint("source", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    key: str = Field(max_length=200)
+    client_id: int | None = Field(default=None, foreign_key="client.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One link of a client's hash chain (see `triage.store.audit`)."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (UniqueConstraint("client_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id")
+    seq: int
+    type: str = Field(max_length=64)
+    #: Canonical JSON of the payload; NULL once tombstoned (erasure). The chain keeps its hash.
+    payload: str | None = Field(default=None, sa_type=Text)
+    payload_hash: str = Field(max_length=64)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
