@@ -11,9 +11,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from triage.cli_store import audit_app, db_app, evidence_app, retention_app
 from triage.config import ConfigError
 
 app = typer.Typer(help="Reverse-solicitation triage bot (MiCA Art. 61).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+app.add_typer(evidence_app, name="evidence")
+app.add_typer(retention_app, name="retention")
 err = Console(stderr=True)
 
 
@@ -86,6 +91,56 @@ def demo() -> None:
             )
         Console().print(table)
     err.print("Run `.venv/bin/triage simulate FILE --json` on your own scenario files.")
+
+
+def _report_checks(checks: list[object]) -> bool:
+    from triage.check import Check
+
+    table = Table(title="triage check", show_lines=False)
+    for col in ("", "check", "detail"):
+        table.add_column(col, overflow="fold")
+    ok = True
+    for c in checks:
+        assert isinstance(c, Check)
+        ok = ok and c.ok
+        table.add_row("[green]ok[/]" if c.ok else "[red]FAIL[/]", c.name, c.detail)
+    err.print(table)
+    return ok
+
+
+@app.command()
+def check(
+    run: Annotated[
+        bool, typer.Option("--run/--no-run", help="Also require what `triage run` needs.")
+    ] = True,
+) -> None:
+    """Check settings, the company profile, the flows and the database; exit 2 on a problem."""
+    from triage.check import run_checks
+
+    if not _report_checks(list(run_checks(for_run=run))):
+        raise typer.Exit(2)
+
+
+@app.command("run")
+def run_cmd() -> None:
+    """The production process: Telegram, Slack (when configured), the outbox, /healthz."""
+    import asyncio
+
+    from triage.app import run_until_signalled
+    from triage.check import run_checks
+    from triage.observability import configure_logging
+    from triage.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        _fail("invalid settings:\n" + str(exc))
+    checks = run_checks(settings, for_run=True)
+    if not all(c.ok for c in checks):
+        _report_checks(list(checks))
+        _fail("triage run needs the problems above fixed first (see `triage check`)")
+    configure_logging(settings.log_format)
+    asyncio.run(run_until_signalled(settings))
 
 
 def _print_table(results: list[dict[str, object]]) -> None:
