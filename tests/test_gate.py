@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -174,3 +176,137 @@ def test_property_unknown_residence_is_never_sent_more_than_neutral(
             MessageKind.TRANSACTIONAL,
             MessageKind.PROMPT,
         )
+
+
+# --- the text decides as much as the declared kind ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ci sentiamo presto! Intanto ti aspettiamo al nostro evento a Milano.",
+        "Thanks! Join our webinar next Tuesday.",
+        "Retrouvez-nous à la Paris Blockchain Week",
+        "Besuchen Sie uns auf der Konferenz in Berlin",
+        "Te esperamos en nuestro evento",
+        "Спасибо! Получите бонус 20 USDT",
+        "Join our Telegram channel @NorthwindNews",
+        "Our partners at Northwind Labs can help you",
+        "See you at the Lisbon Web3 Summit!",
+    ],
+)
+@pytest.mark.parametrize("kind", [MessageKind.REPLY, MessageKind.HOLDING, MessageKind.DECLINE])
+def test_promotion_hidden_in_a_neutral_kind_is_blocked(
+    text: str, kind: MessageKind, profile: CompanyProfile
+) -> None:
+    for facts in (EU_SERVED, DECLINED):
+        r = judge(msg(kind, text, reply=True), facts, profile)
+        assert r.verdict is Verdict.BLOCKED, (facts, r)
+
+
+def test_transactional_messages(profile: CompanyProfile) -> None:
+    ok = msg(
+        MessageKind.TRANSACTIONAL,
+        "Security notice: a new device signed in.",
+        sender=Sender.SCHEDULER,
+    )
+    assert judge(ok, EU_SERVED, profile).verdict is Verdict.ALLOWED
+    cross = msg(
+        MessageKind.TRANSACTIONAL,
+        "Your statement is ready. Tip: our OTC desk now handles block trades.",
+        sender=Sender.SCHEDULER,
+    )
+    assert judge(cross, EU_SERVED, profile).verdict is Verdict.BLOCKED
+
+
+def test_reply_naming_the_served_product_is_allowed(profile: CompanyProfile) -> None:
+    text = "Your coins sit in cold storage with multisig."
+    r = judge(msg(MessageKind.REPLY, text, reply=True), EU_SERVED, profile)
+    assert r.verdict is Verdict.ALLOWED
+
+
+def test_handed_off_client_with_an_open_question_is_not_free_game(
+    profile: CompanyProfile,
+) -> None:
+    facts = RecipientFacts(
+        zone=Zone.OUTSIDE,
+        outcomes=(Outcome.HANDOFF_NON_EU, Outcome.ESCALATE),
+        requested=(ServiceCode.CUSTODY, ServiceCode.NON_MICA),
+    )
+    r = judge(msg(MessageKind.NEWSLETTER, "Our news", sender=Sender.SCHEDULER), facts, profile)
+    assert r.verdict is not Verdict.ALLOWED
+
+
+_PROMO_SNIPPETS = [
+    "Earn 7% APY with Yield Vault",
+    "Invite a friend and get 20 USDT",
+    "Follow us on X for news",
+    "Exclusive offer this week only",
+    "Join our community on Telegram",
+    "Découvrez nos nouveautés",
+    "Jetzt 10 % Rabatt",
+    "Nuestro canal de Telegram",
+    "Zapraszamy na nasze wydarzenie",
+    "Volg ons op Instagram",
+    "Få en bonus",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    snippet=st.sampled_from(_PROMO_SNIPPETS),
+    prefix=st.text(max_size=40),
+    kind=st.sampled_from([MessageKind.REPLY, MessageKind.HOLDING, MessageKind.TRANSACTIONAL]),
+    sender=st.sampled_from(list(Sender)),
+    facts=_facts,
+)
+def test_property_promotion_in_any_kind_never_reaches_an_eu_recipient(
+    snippet: str,
+    prefix: str,
+    kind: MessageKind,
+    sender: Sender,
+    facts: RecipientFacts,
+    profile: CompanyProfile,
+) -> None:
+    text = f"{prefix} {snippet}"
+    r = judge(OutboundMessage(sender, kind, text, NOW, reply=True), facts, profile)
+    assert r.verdict is not Verdict.ALLOWED
+
+
+def test_the_flow_texts_of_every_language_pass_the_gate(profile: CompanyProfile) -> None:
+    """The bot's own questions and notices must never be stopped by its own gate."""
+    flows = Path(__file__).resolve().parents[1] / "flows" / "prompts"
+    undecided = RecipientFacts(zone=Zone.UNKNOWN)
+    texts = 0
+    for file in sorted(flows.glob("*.yaml")):
+        for key, value in yaml.safe_load(file.read_text(encoding="utf-8")).items():
+            text = str(value).format(firm=profile.display, service="custody", years=5)
+            kind = MessageKind.DECLINE if key == "outcome_DECLINE" else MessageKind.PROMPT
+            if key.startswith(("outcome_", "new_inquiry")) and kind is MessageKind.PROMPT:
+                kind = MessageKind.HOLDING
+            for facts in (undecided, DECLINED, PENDING):
+                r = judge(msg(kind, text, sender=Sender.BOT), facts, profile)
+                assert r.verdict is Verdict.ALLOWED, (file.name, key, r.reason)
+            texts += 1
+    assert texts > 200
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    kind=st.sampled_from(list(MessageKind)),
+    sender=st.sampled_from(list(Sender)),
+    text=st.one_of(
+        st.text(max_size=300),
+        st.text(alphabet=st.sampled_from(list("\u200b\u202eΣİßﬁ\n @#/:.aéЖ€%")), max_size=300),
+    ),
+    facts=_facts,
+)
+def test_property_no_text_makes_the_gate_fall_back_on_its_error_path(
+    kind: MessageKind,
+    sender: Sender,
+    text: str,
+    facts: RecipientFacts,
+    profile: CompanyProfile,
+) -> None:
+    r = judge(OutboundMessage(sender, kind, text, NOW, reply=True), facts, profile)
+    assert not r.reason.startswith("gate error"), r.reason

@@ -148,7 +148,10 @@ _PROMO_TERMS = (
     "gratis",
     "aanbieding",
     "korting",
-    "nodig",
+    "nodig vrienden",
+    "nodig je",
+    "nodig uw",
+    "nodigen",
     "uitnodigen",
     "abonneer",
     "volg ons",
@@ -185,8 +188,129 @@ _PROMO_TERMS = (
     "fortfarande intresserad",
     "upptack",
 )
+#: Stems of promotional words (any ending): events, invitations, exclusivity, in every language.
+_PROMO_STEMS = (
+    # events and invitations (R6: event invitations are blocked for EU/EEA clients)
+    "event",
+    "evenement",
+    "evento",
+    "evenemang",
+    "veranstaltung",
+    "konferen",
+    "conferen",
+    "summit",
+    "meetup",
+    "expo",
+    "hackathon",
+    "roadshow",
+    "wydarzen",
+    "ti aspettiamo",
+    "vi aspettiamo",
+    "te esperamos",
+    "os esperamos",
+    "esperamos por",
+    "retrouvez nous",
+    "rendez vous",
+    "see you at",
+    "join us at",
+    "meet us at",
+    "treffen sie uns",
+    "besuchen sie uns",
+    "tot ziens op",
+    "vi ses pa",
+    "zapraszamy",
+    # urgency and exclusivity
+    "exclusiv",
+    "esclusiv",
+    "exclusief",
+    "ekskluzywn",
+    "last chance",
+    "hurry",
+    "register now",
+    "sign up now",
+    "inscri",
+    "iscriv",
+    "anmeld",
+    "aanmeld",
+    "schrijf je in",
+    "zapisz sie",
+    "anmal dig",
+    "profitez",
+    "aprovecha",
+    "approfitta",
+    "aproveite",
+    "profiteer",
+    "skorzystaj",
+    "passa pa",
+    "introducing",
+    "check out our",
+    "try our",
+    "upgrade",
+    # announcements, other products, loyalty (R6: listing and product announcements)
+    "our new",
+    "brand new",
+    "new product",
+    "new feature",
+    "new service",
+    "newly",
+    "now support",
+    "now offer",
+    "just added",
+    "we added",
+    "we have added",
+    "heard about our",
+    "would you like to hear",
+    "more products",
+    "other products",
+    "our products",
+    "other services",
+    "our other",
+    "loyalty",
+    "programme",
+    "program",
+    "vip",
+    "qualify",
+    "congrat",
+    "unser neu",
+    "unsere neu",
+    "neue produkt",
+    "neues produkt",
+    "jetzt auch",
+    "nouveau produit",
+    "nouvelle offre",
+    "desormais",
+    "nuevo producto",
+    "ahora ofrecemos",
+    "nuovo prodotto",
+    "ora offriamo",
+    "novo produto",
+    "agora oferecemos",
+    "nu ook",
+    "nowy produkt",
+    "teraz oferujemy",
+    "ny produkt",
+    "nu erbjuder",
+    # ru / uk
+    "бонус",
+    "скидк",
+    "знижк",
+    "акци",
+    "приглаш",
+    "запрошу",
+    "подпиш",
+    "підпиш",
+    "наш канал",
+    "мероприят",
+    "конференц",
+    "новинк",
+    "заработ",
+    "зароб",
+)
 _PROMO_RE = re.compile(
     r"\b(?:" + "|".join(re.escape(t) for t in sorted(set(_PROMO_TERMS))) + r")\b"
+)
+_PROMO_STEM_RE = re.compile(
+    r"\b(?:" + "|".join(re.escape(fold(t)) for t in sorted(set(_PROMO_STEMS))) + r")\w*"
 )
 _HANDLE_RE = re.compile(r"(?<![\w.])@[A-Za-z0-9_]{4,}|t\.me/|https?://", re.IGNORECASE)
 
@@ -241,14 +365,21 @@ def promotional_content(
     served: tuple[ServiceCode, ...],
     *,
     services: bool = True,
+    prompt: bool = False,
 ) -> str:
     """Why a text is promotional for a client served only `served`, or "" when it is not.
 
     With `services=False` the text is not checked for other services: the bot's own neutral
     texts (questions, holding and decline messages) talk about the request in general words.
+    With `prompt=True` (the intake flow's own questions, kept by compliance in flows/) words
+    that only name events are not read as invitations.
     """
     folded = fold(text)
     m = _PROMO_RE.search(folded)
+    if m is None and not prompt:
+        # The bot's own questions may name events ("An event or conference" is an answer
+        # option); every other message that does is an invitation (R6).
+        m = _PROMO_STEM_RE.search(folded)
     if m:
         return f"promotional wording ({m.group(0)!r})"
     if _HANDLE_RE.search(text):
@@ -299,7 +430,10 @@ def _judge(msg: OutboundMessage, facts: RecipientFacts, profile: CompanyProfile)
     neutral_scope = tuple(dict.fromkeys((*facts.served, *facts.requested)))
     scope = neutral_scope if kind in _NEUTRAL_KINDS else facts.served
     own_neutral = msg.sender is Sender.BOT and kind in _NEUTRAL_KINDS
-    promo = promotional_content(msg.text, profile, scope, services=not own_neutral)
+    own_prompt = msg.sender is Sender.BOT and kind is MessageKind.PROMPT
+    promo = promotional_content(
+        msg.text, profile, scope, services=not own_neutral, prompt=own_prompt
+    )
     judged = MessageKind.UPSELL if promo and kind not in PROMOTIONAL_KINDS else kind
 
     def result(verdict: Verdict, reason: str, *rules: str) -> GateResult:

@@ -28,7 +28,7 @@ from triage.domain.sources import SourceFinding, SourceSignal
 from triage.domain.territory import ResidenceFinding
 
 #: Bumped whenever a rule changes meaning; recorded with every decision.
-RULESET_VERSION = "2026.11.25-1"
+RULESET_VERSION = "2026.11.25-2"
 
 #: Below this a source signal is treated as unclear rather than as a fact.
 CONFIDENT = 0.6
@@ -108,6 +108,31 @@ def _entry_recent(entry: MarketingEntry, today: date, lookback_months: int) -> b
     return entry.end is None or entry.end >= horizon
 
 
+#: Register channels that are search engines: their ads sit beside the organic results.
+_SEARCH_CHANNELS = frozenset(
+    "google bing yahoo duckduckgo ecosia baidu yandex naver brave qwant startpage search".split()
+)
+
+
+def _search_ads_reaching(
+    profile: CompanyProfile, today: date, country: str | None
+) -> list[MarketingEntry]:
+    """Paid search ads of the register that ran recently where the client lives."""
+    out = []
+    for entry in profile.marketing:
+        if entry.kind is not MarketingKind.AD:
+            continue
+        channel = (entry.channel or "").lower()
+        named = " ".join(entry.names).lower()
+        if channel not in _SEARCH_CHANNELS and "search" not in named:
+            continue
+        if not _entry_recent(entry, today, profile.lookback_months):
+            continue
+        if region_covers(entry.regions, country) and not region_covers(entry.excluded, country):
+            out.append(entry)
+    return out
+
+
 def _judge_register_signal(
     sig: SourceSignal,
     entry: MarketingEntry,
@@ -127,11 +152,23 @@ def _judge_register_signal(
             t.rule("R3")
             t.escalate.append(f"search result may come from EU-aimed SEO ({label})")
         return
+    linked = facts.source is not None and "linked" in facts.source.flags
+    if entry.start is not None and entry.start > facts.today:
+        t.rule("R3", "R7")
+        t.escalate.append(f"client names {label}, which the register dates after today")
+        return
     if not _entry_recent(entry, facts.today, profile.lookback_months):
         t.rule("R3", "R7")
-        t.escalate.append(
-            f"client names {label}, which ended more than {profile.lookback_months} months ago"
-        )
+        if linked:
+            t.decline.append(
+                f"client ties the request to {label}, although it ended more than "
+                f"{profile.lookback_months} months ago (R7)"
+            )
+        else:
+            t.escalate.append(
+                f"client names {label}, which ended more than {profile.lookback_months} "
+                "months ago (old campaign)"
+            )
         return
     if entry.kind in (MarketingKind.EVENT, MarketingKind.MEETUP, MarketingKind.SPONSORSHIP):
         where = entry.location
@@ -202,6 +239,13 @@ def _judge_sources(
                 _judge_register_signal(sig, entry, facts, profile, country, t)
             elif sig.channel is Channel.SOCIAL:
                 t.decline.append(f"client names the firm's own channel ({sig.matched!r})")
+            elif sig.channel is Channel.AD:
+                # Any ad is solicitation (DOMAIN.md 4); one missing from the register also
+                # means the register needs a look, which the decline notice carries.
+                t.decline.append(
+                    f"client saw an advertisement for the firm ({sig.matched!r}); "
+                    "it is not in the firm's register"
+                )
             else:
                 t.escalate.append(
                     f"{sig.channel.value} not in the firm's register ({sig.matched!r}); "
@@ -212,6 +256,25 @@ def _judge_sources(
         elif sig.channel in (Channel.ORGANIC_SEARCH, Channel.OWN_RESEARCH, Channel.WORD_OF_MOUTH):
             if not unclear:
                 t.support.append(f"{sig.channel.value.replace('_', ' ')} ({sig.matched!r})")
+    searched = [
+        s
+        for s in src.signals
+        if s.channel is Channel.ORGANIC_SEARCH and not s.negated and s.entry_id is None
+    ]
+    others = [
+        s
+        for s in src.signals
+        if s.channel in (Channel.OWN_RESEARCH, Channel.WORD_OF_MOUTH) and not s.negated
+    ]
+    ad_denied = any(s.channel is Channel.AD and s.negated for s in src.signals)
+    if searched and not others and not ad_denied and "organic_result" not in src.flags:
+        for entry in _search_ads_reaching(profile, facts.today, country):
+            t.rule("R3", "R7")
+            t.escalate.append(
+                f"the firm's paid search ads ('{entry.id}') reach this client: search result "
+                "or ad?"
+            )
+            break
     if "self_certification" in src.flags:
         t.rule("R4")
         if t.decline or t.escalate:

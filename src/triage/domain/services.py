@@ -20,6 +20,31 @@ S = ServiceCode
 # Cue phrases per code, folded, en de fr es it pt nl pl sv; "*" matches any ending.
 _CUES: dict[ServiceCode, tuple[tuple[str, float], ...]] = {
     S.CUSTODY: (
+        ("хранен*", 0.9),
+        ("хранить", 0.85),
+        ("хранилищ*", 0.8),
+        ("зберіган*", 0.9),
+        ("зберігати", 0.85),
+        ("opbevar*", 0.9),
+        ("oppbevar*", 0.9),
+        ("uschov*", 0.9),
+        ("uloz*", 0.6),
+        ("orzes*", 0.9),
+        ("megorz*", 0.9),
+        ("custodie", 0.9),
+        ("pastrare", 0.8),
+        ("φυλαξ*", 0.9),
+        ("θεματοφυλακ*", 0.9),
+        ("saklama", 0.85),
+        ("saklamak", 0.85),
+        ("custodian service", 0.9),
+        ("keep them safe", 0.8),
+        ("keep it safe", 0.8),
+        ("securely store", 0.85),
+        ("sicher aufbewahren", 0.9),
+        ("mettre en securite", 0.85),
+        ("en securite", 0.7),
+        ("conserver mes", 0.85),
         ("custody", 0.9),
         ("custodian", 0.9),
         ("custodial", 0.9),
@@ -64,6 +89,32 @@ _CUES: dict[ServiceCode, tuple[tuple[str, float], ...]] = {
         ("forvaring", 0.9),
     ),
     S.EXCH_FIAT: (
+        ("купить", 0.75),
+        ("купить", 0.75),
+        ("продать", 0.75),
+        ("покупк*", 0.7),
+        ("продаж*", 0.7),
+        ("купити", 0.75),
+        ("продати", 0.75),
+        ("kobe", 0.75),
+        ("saelge", 0.75),
+        ("kjope", 0.75),
+        ("selge", 0.75),
+        ("koupit", 0.75),
+        ("prodat", 0.75),
+        ("megvenni", 0.75),
+        ("vasarol*", 0.75),
+        ("eladni", 0.75),
+        ("elad", 0.7),
+        ("cumpar*", 0.75),
+        ("vand", 0.7),
+        ("vinde", 0.7),
+        ("αγορ*", 0.75),
+        ("πουλ*", 0.75),
+        ("πωλ*", 0.75),
+        ("satin al*", 0.75),
+        ("satmak", 0.75),
+        ("almak", 0.7),
         ("buy", 0.75),
         ("buying", 0.75),
         ("purchase", 0.75),
@@ -108,6 +159,19 @@ _CUES: dict[ServiceCode, tuple[tuple[str, float], ...]] = {
         ("forsaljning", 0.75),
     ),
     S.EXCH_CRYPTO: (
+        ("обменять", 0.75),
+        ("обмен*", 0.7),
+        ("обміняти", 0.75),
+        ("обмін*", 0.7),
+        ("veksle", 0.75),
+        ("bytte", 0.75),
+        ("smenit", 0.75),
+        ("vymen*", 0.75),
+        ("csere*", 0.75),
+        ("schimb*", 0.75),
+        ("ανταλλαγ*", 0.75),
+        ("takas", 0.75),
+        ("donustur*", 0.7),
         ("swap", 0.85),
         ("swapping", 0.85),
         ("convert", 0.7),
@@ -307,6 +371,19 @@ _CUES: dict[ServiceCode, tuple[tuple[str, float], ...]] = {
         ("kapitalforvaltning", 0.9),
     ),
     S.TRANSFER: (
+        ("перевод*", 0.75),
+        ("перевести", 0.8),
+        ("отправить", 0.75),
+        ("переказ*", 0.75),
+        ("надіслати", 0.75),
+        ("overfor*", 0.8),
+        ("sende", 0.7),
+        ("prevod*", 0.75),
+        ("atutal*", 0.75),
+        ("transfera", 0.8),
+        ("μεταφορ*", 0.8),
+        ("transfer etmek", 0.8),
+        ("gondermek", 0.75),
         ("transfer", 0.8),
         ("transfers", 0.8),
         ("send crypto", 0.85),
@@ -346,6 +423,91 @@ _CUES: dict[ServiceCode, tuple[tuple[str, float], ...]] = {
         ("skicka", 0.75),
     ),
     S.NON_MICA: (
+        ("stake", 0.9),
+        ("staken", 0.9),
+        ("staked", 0.9),
+        ("стейкинг*", 0.95),
+        ("стейкінг*", 0.95),
+        ("стейк*", 0.9),
+        ("фьючерс*", 0.95),
+        ("ф ючерс*", 0.95),
+        ("фючерс*", 0.95),
+        ("кредит", 0.9),
+        ("в кредит", 0.9),
+        ("кредитное плечо", 0.95),
+        ("кредитне плече", 0.95),
+        ("займ*", 0.9),
+        ("позик*", 0.9),
+        ("плеч*", 0.9),
+        ("маржин*", 0.9),
+        ("дериватив*", 0.95),
+        ("опцион*", 0.95),
+        ("опціон*", 0.95),
+        ("доходност*", 0.85),
+        ("прибутков*", 0.85),
+        ("un pret", 0.9),
+        ("pret en", 0.9),
+        ("pret garanti", 0.9),
+        ("pret contre", 0.9),
+        ("emprunter", 0.95),
+        ("emprest*", 0.95),
+        ("juros", 0.85),
+        ("prestar", 0.9),
+        ("prestare", 0.9),
+        ("lenen", 0.9),
+        ("uitlenen", 0.9),
+        ("pozycz*", 0.95),
+        ("lana ut", 0.9),
+        ("utlaning", 0.95),
+        ("options on", 0.95),
+        ("options sur", 0.95),
+        ("optionen auf", 0.95),
+        ("optionsschein*", 0.95),
+        ("opciones sobre", 0.95),
+        ("opcoes sobre", 0.95),
+        ("opzioni su", 0.95),
+        ("opzioni call", 0.95),
+        ("opzioni put", 0.95),
+        ("opties op", 0.95),
+        ("opcje na", 0.95),
+        ("optioner pa", 0.95),
+        ("call option*", 0.95),
+        ("put option*", 0.95),
+        ("bitcoin options", 0.95),
+        ("btc options", 0.95),
+        ("eth options", 0.95),
+        ("crypto options", 0.95),
+        ("options trading", 0.95),
+        ("contratos futuros", 0.95),
+        ("futuros", 0.95),
+        ("kontrakty", 0.9),
+        ("kontrakt terminowy", 0.95),
+        ("terminowe", 0.9),
+        ("opbevaring med rente", 0.9),
+        ("udlan", 0.95),
+        ("gearing", 0.9),
+        ("hitel", 0.9),
+        ("hitelt", 0.9),
+        ("παραγωγα", 0.95),
+        ("kolcson*", 0.9),
+        ("tokeattetel*", 0.95),
+        ("hatarido*", 0.9),
+        ("imprumut*", 0.95),
+        ("pujck*", 0.95),
+        ("uver*", 0.9),
+        ("δανει*", 0.95),
+        ("μοχλευσ*", 0.95),
+        ("kaldirac*", 0.95),
+        ("vadeli", 0.9),
+        ("masternode*", 0.9),
+        ("liquidity mining", 0.95),
+        ("yield farming", 0.95),
+        ("cloud mining", 0.95),
+        ("mining pool", 0.9),
+        ("tokenised fund*", 0.9),
+        ("tokenized fund*", 0.9),
+        ("tokenised bond*", 0.95),
+        ("tokenized bond*", 0.95),
         ("staking", 0.95),
         ("stake", 0.9),
         ("earn", 0.85),
@@ -420,19 +582,36 @@ _CUES: dict[ServiceCode, tuple[tuple[str, float], ...]] = {
     ),
 }
 
+
+def _alternation(phrases: str) -> str:
+    """A regex alternation of "|"-separated phrases in their folded form (any script)."""
+    keys = {fold(p) for p in phrases.split("|") if fold(p)}
+    return "|".join(re.escape(k).replace(r"\ ", " ") for k in sorted(keys, key=len, reverse=True))
+
+
 _FIAT = re.compile(
     r"\b(eur|euro|euros|euro s|usd|dollar|dollars|gbp|pound|pounds|chf|franken|francs|sek"
     r"|kronor|kronen|dkk|nok|pln|zloty|zlotych|zlotowki|zlotowek|czk|huf|forint|ron|lei|bgn"
     r"|hkd|sgd|aed|dirham|jpy|yen|cny|yuan|aud|cad|brl|reais|real|mxn|pesos|inr|rupees|try"
     r"|lira|cash|fiat|bank account|bankkonto|compte bancaire|cuenta bancaria|conto bancario"
-    r"|conta bancaria|bankrekening|konto bankowe|bankkonto|sepa|wire)\b"
+    r"|conta bancaria|bankrekening|konto bankowe|bankkonto|sepa|wire|kr|kroner|koruna|koruny"
+    r"|korun|zl|zlotowki|cfp|xpf|"
+    + _alternation(
+        "евро|евро|доллар|доллары|долларов|рубли|рублей|гривны|гривень|гривні|злотые|наличные"
+        "|готівка|ευρω|δολαρια|лир|лева|лв"
+    )
+    + r")\b"
 )
 _CRYPTO = re.compile(
     r"\b(btc|bitcoin|bitcoins|eth|ether|ethereum|sol|solana|xrp|ripple|ada|cardano|dot"
     r"|polkadot|ltc|litecoin|doge|dogecoin|bnb|trx|tron|avax|matic|polygon|link|chainlink"
     r"|xlm|atom|ton|usdt|usdc|dai|eurc|eure|pyusd|fdusd|tusd|busd|crypto|cryptos|krypto"
     r"|kryptos|cripto|criptos|cryptomonnaie\w*|criptomoneda\w*|criptovalut\w*|kryptowalut\w*"
-    r"|kryptowahrung\w*|coins?|tokens?|altcoins?|stablecoins?|sats|satoshi)\b"
+    r"|kryptowahrung\w*|coins?|tokens?|altcoins?|stablecoins?|sats|satoshi|"
+    + _alternation(
+        "биткоин|биткоины|биткоинов|биткойн|біткоїн|біткоїни|біткоїнів|эфир|ефір|μπιτκοιν"
+    )
+    + r")\b"
 )
 _STABLE = re.compile(
     r"\b(usdt|usdc|dai|eurc|eure|pyusd|fdusd|tusd|busd|tether|stablecoin\w*|stable coin\w*"
@@ -444,10 +623,19 @@ _NO_KYC = re.compile(
     r"|ohne kyc|ohne ausweis|ohne verifizierung|anonym|sans kyc|sans piece d identite"
     r"|anonyme\w*|sin kyc|sin verificacion|anonim\w*|senza kyc|senza verifica|sem kyc"
     r"|sem verificacao|zonder kyc|zonder verificatie|bez kyc|bez weryfikacji|utan kyc"
-    r"|utan verifiering)\b"
+    r"|utan verifiering|uden kyc|uten kyc|kyc nelkul|fara kyc|bez overeni|no docs|no documents|"
+    + _alternation("без kyc|без верификации|без верифікації|анонимно|анонімно|без документов")
+    + r")\b"
 )
 _NEGATORS = frozenset(
-    "not no don dont never nicht kein keine ne pas non no nao niet geen nie inte".split()
+    fold(w)
+    for w in "not no don dont never without nicht kein keine keinen ohne ne pas non sans sin nao "
+    "sem senza niet geen zonder nie bez inte utan ikke uden не ні без nem".split()
+)
+#: Words that end a negation's reach ("no staking, but custody").
+_CONTRAST = frozenset(
+    "but just only rather instead aber sondern nur mais seulement plutot pero sino solo ma "
+    "solo mas apenas maar alleen ale tylko men bara".split()
 )
 
 
@@ -466,20 +654,30 @@ class ServiceFinding:
 
 
 def _cue_regex(phrase: str) -> str:
+    """A cue phrase as a regex on folded text; the phrase is folded too, in any script."""
     star = phrase.endswith("*")
-    body = re.escape(phrase.rstrip("*")).replace(r"\ ", r"\s+")
+    body = re.escape(fold(phrase.rstrip("*"))).replace(r"\ ", r"\s+")
     return rf"\b{body}\w*" if star else rf"\b{body}\b"
 
 
 _CUE_RES: tuple[tuple[ServiceCode, re.Pattern[str], float], ...] = tuple(
-    (code, re.compile(_cue_regex(phrase)), conf)
-    for code, cues in _CUES.items()
-    for phrase, conf in cues
+    dict.fromkeys(
+        (code, re.compile(_cue_regex(phrase)), conf)
+        for code, cues in _CUES.items()
+        for phrase, conf in cues
+        if fold(phrase.rstrip("*"))
+    )
 )
 
 
 def _negated(folded: str, start: int) -> bool:
-    return bool(set(folded[:start].split()[-2:]) & _NEGATORS)
+    """A negator up to four words before a cue ("I don't need staking", "no staking")."""
+    for word in reversed(folded[:start].split()[-4:]):
+        if word in _CONTRAST:
+            return False
+        if word in _NEGATORS:
+            return True
+    return False
 
 
 def classify_service(text: str, profile: CompanyProfile) -> ServiceFinding:

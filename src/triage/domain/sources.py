@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA
 
 from triage.domain.codes import MARKETING_CHANNEL, SOLICITING, Channel, MarketingKind
 from triage.domain.profile import CompanyProfile, MarketingEntry
@@ -23,6 +25,21 @@ from triage.domain.text import MAX_TEXT, clean, fold
 # any ending ("recherch*").
 _CUES: dict[Channel, tuple[tuple[str, float], ...]] = {
     Channel.AD: (
+        ("sponsor", 0.85),
+        ("sponsors", 0.85),
+        ("sponsoring", 0.85),
+        ("sponsorship", 0.8),
+        ("patrocin*", 0.85),
+        ("реклам*", 0.9),
+        ("рекламн*", 0.9),
+        ("реклам", 0.9),
+        ("reclam*", 0.9),
+        ("hirdetes*", 0.9),
+        ("διαφημ*", 0.9),
+        ("annonse*", 0.9),
+        ("reklaam*", 0.9),
+        ("mainos*", 0.9),
+        ("oglas*", 0.8),
         ("ad", 0.9),
         ("ads", 0.9),
         ("advert*", 0.9),
@@ -59,6 +76,15 @@ _CUES: dict[Channel, tuple[tuple[str, float], ...]] = {
         ("sponsrad*", 0.9),
     ),
     Channel.INFLUENCER: (
+        ("блогер*", 0.9),
+        ("блоггер*", 0.9),
+        ("инфлюенсер*", 0.9),
+        ("ютубер*", 0.9),
+        ("ютуб*", 0.7),
+        ("тикток*", 0.7),
+        ("інфлюенсер*", 0.9),
+        ("influenszer*", 0.9),
+        ("vlogger*", 0.8),
         ("influencer*", 0.9),
         ("youtuber*", 0.9),
         ("youtube", 0.7),
@@ -76,8 +102,15 @@ _CUES: dict[Channel, tuple[tuple[str, float], ...]] = {
         ("influencerk*", 0.9),
     ),
     Channel.REFERRAL: (
+        ("реферальн*", 0.9),
+        ("промокод*", 0.9),
+        ("партнерск* ссылк*", 0.9),
+        ("реферальн* код*", 0.9),
+        ("henvisning*", 0.8),
+        ("kod polecajacy", 0.9),
+        ("kod polecenia", 0.9),
         ("referral*", 0.9),
-        ("referred", 0.8),
+        ("referred", 0.5),
         ("ref link", 0.9),
         ("ref code", 0.9),
         ("invite code", 0.9),
@@ -110,6 +143,16 @@ _CUES: dict[Channel, tuple[tuple[str, float], ...]] = {
         ("inbjudningskod", 0.9),
     ),
     Channel.EVENT: (
+        ("конференци*", 0.8),
+        ("выставк*", 0.8),
+        ("мероприяти*", 0.8),
+        ("конференці*", 0.8),
+        ("захід", 0.6),
+        ("konference*", 0.8),
+        ("konferenci*", 0.8),
+        ("rendezveny*", 0.8),
+        ("συνεδρι*", 0.8),
+        ("etkinlik*", 0.8),
         ("conference*", 0.8),
         ("event", 0.8),
         ("events", 0.8),
@@ -147,8 +190,51 @@ _CUES: dict[Channel, tuple[tuple[str, float], ...]] = {
         ("konferens*", 0.8),
     ),
     Channel.SOCIAL: (
+        ("ваш канал", 0.9),
+        ("вашем канале", 0.9),
+        ("вашего канала", 0.9),
+        ("ваш телеграм", 0.9),
+        ("ваш пост", 0.9),
+        ("ваш канал", 0.9),
+        ("вашому каналі", 0.9),
+        ("jeres kanal", 0.9),
+        ("jeres opslag", 0.9),
+        ("your official", 0.9),
+        ("your feed", 0.8),
+        ("your story", 0.8),
+        ("your stories", 0.8),
+        ("vuestra cuenta", 0.9),
+        ("votre fil", 0.8),
+        ("euren account", 0.9),
+        ("eurem account", 0.9),
+        ("euren post", 0.9),
+        ("eurem post", 0.9),
+        ("vostro profilo", 0.9),
+        ("vosso perfil", 0.9),
         ("your channel", 0.9),
-        ("your telegram", 0.9),
+        ("your telegram channel", 0.9),
+        ("your telegram group", 0.9),
+        ("your telegram post*", 0.9),
+        ("follow your", 0.9),
+        ("following your", 0.9),
+        ("i follow you", 0.9),
+        ("following you", 0.85),
+        ("post by your", 0.85),
+        ("posts by your", 0.85),
+        ("your ceo s post*", 0.9),
+        ("your founder s post*", 0.9),
+        ("folge euch", 0.9),
+        ("folge ihnen", 0.9),
+        ("je vous suis sur", 0.9),
+        ("os sigo", 0.9),
+        ("vi seguo", 0.9),
+        ("sigo voces", 0.9),
+        ("ik volg jullie", 0.9),
+        ("obserwuje was", 0.9),
+        ("jag foljer er", 0.9),
+        ("подписан на вас", 0.9),
+        ("подписан на ваш", 0.9),
+        ("підписаний на вас", 0.9),
         ("your twitter", 0.9),
         ("your x account", 0.9),
         ("your post*", 0.9),
@@ -190,8 +276,8 @@ _CUES: dict[Channel, tuple[tuple[str, float], ...]] = {
         ("instagram", 0.5),
         ("facebook", 0.5),
         ("linkedin", 0.5),
-        ("telegram channel", 0.6),
-        ("telegram group", 0.6),
+        ("telegram channel", 0.55),
+        ("telegram group", 0.55),
         ("social media", 0.5),
         ("reddit", 0.5),
         ("discord", 0.5),
@@ -202,6 +288,32 @@ _CUES: dict[Channel, tuple[tuple[str, float], ...]] = {
         ("post", 0.4),
     ),
     Channel.PRESS: (
+        ("стать*", 0.8),
+        ("газет*", 0.8),
+        ("журнал*", 0.8),
+        ("новост*", 0.7),
+        ("новин*", 0.7),
+        ("интервью", 0.7),
+        ("інтерв*", 0.7),
+        ("cikk*", 0.8),
+        ("ujsag*", 0.8),
+        ("articol*", 0.8),
+        ("ziar*", 0.8),
+        ("clanek", 0.8),
+        ("clanku", 0.8),
+        ("noviny", 0.8),
+        ("αρθρο*", 0.8),
+        ("εφημεριδ*", 0.8),
+        ("haber*", 0.7),
+        ("artikel", 0.8),
+        ("avisen", 0.8),
+        ("observador", 0.8),
+        ("handelsblatt", 0.8),
+        ("les echos", 0.8),
+        ("el pais", 0.8),
+        ("il sole", 0.8),
+        ("rzeczpospolita", 0.8),
+        ("dagens industri", 0.8),
         ("article*", 0.8),
         ("press", 0.8),
         ("newspaper*", 0.8),
@@ -242,6 +354,321 @@ _CUES: dict[Channel, tuple[tuple[str, float], ...]] = {
         ("nyhet*", 0.7),
     ),
     Channel.FIRM_CONTACT: (
+        ("email from you", 0.9),
+        ("email from your team", 0.9),
+        ("email from your company", 0.9),
+        ("email from your firm", 0.9),
+        ("email from your sales team", 0.9),
+        ("email from one of you", 0.9),
+        ("e mail from you", 0.9),
+        ("e mail from your team", 0.9),
+        ("e mail from your company", 0.9),
+        ("e mail from your firm", 0.9),
+        ("e mail from your sales team", 0.9),
+        ("e mail from one of you", 0.9),
+        ("mail from you", 0.9),
+        ("mail from your team", 0.9),
+        ("mail from your company", 0.9),
+        ("mail from your firm", 0.9),
+        ("mail from your sales team", 0.9),
+        ("mail from one of you", 0.9),
+        ("message from you", 0.9),
+        ("message from your team", 0.9),
+        ("message from your company", 0.9),
+        ("message from your firm", 0.9),
+        ("message from your sales team", 0.9),
+        ("message from one of you", 0.9),
+        ("dm from you", 0.9),
+        ("dm from your team", 0.9),
+        ("dm from your company", 0.9),
+        ("dm from your firm", 0.9),
+        ("dm from your sales team", 0.9),
+        ("dm from one of you", 0.9),
+        ("sms from you", 0.9),
+        ("sms from your team", 0.9),
+        ("sms from your company", 0.9),
+        ("sms from your firm", 0.9),
+        ("sms from your sales team", 0.9),
+        ("sms from one of you", 0.9),
+        ("text from you", 0.9),
+        ("text from your team", 0.9),
+        ("text from your company", 0.9),
+        ("text from your firm", 0.9),
+        ("text from your sales team", 0.9),
+        ("text from one of you", 0.9),
+        ("call from you", 0.9),
+        ("call from your team", 0.9),
+        ("call from your company", 0.9),
+        ("call from your firm", 0.9),
+        ("call from your sales team", 0.9),
+        ("call from one of you", 0.9),
+        ("letter from you", 0.9),
+        ("letter from your team", 0.9),
+        ("letter from your company", 0.9),
+        ("letter from your firm", 0.9),
+        ("letter from your sales team", 0.9),
+        ("letter from one of you", 0.9),
+        ("newsletter from you", 0.9),
+        ("newsletter from your team", 0.9),
+        ("newsletter from your company", 0.9),
+        ("newsletter from your firm", 0.9),
+        ("newsletter from your sales team", 0.9),
+        ("newsletter from one of you", 0.9),
+        ("invitation from you", 0.9),
+        ("invitation from your team", 0.9),
+        ("invitation from your company", 0.9),
+        ("invitation from your firm", 0.9),
+        ("invitation from your sales team", 0.9),
+        ("invitation from one of you", 0.9),
+        ("invite from you", 0.9),
+        ("invite from your team", 0.9),
+        ("invite from your company", 0.9),
+        ("invite from your firm", 0.9),
+        ("invite from your sales team", 0.9),
+        ("invite from one of you", 0.9),
+        ("e mail von euch", 0.9),
+        ("e mail von ihnen", 0.9),
+        ("e mail von eurer firma", 0.9),
+        ("e mail von ihrer firma", 0.9),
+        ("e mail von eurem team", 0.9),
+        ("e mail von ihrem team", 0.9),
+        ("email von euch", 0.9),
+        ("email von ihnen", 0.9),
+        ("email von eurer firma", 0.9),
+        ("email von ihrer firma", 0.9),
+        ("email von eurem team", 0.9),
+        ("email von ihrem team", 0.9),
+        ("mail von euch", 0.9),
+        ("mail von ihnen", 0.9),
+        ("mail von eurer firma", 0.9),
+        ("mail von ihrer firma", 0.9),
+        ("mail von eurem team", 0.9),
+        ("mail von ihrem team", 0.9),
+        ("nachricht von euch", 0.9),
+        ("nachricht von ihnen", 0.9),
+        ("nachricht von eurer firma", 0.9),
+        ("nachricht von ihrer firma", 0.9),
+        ("nachricht von eurem team", 0.9),
+        ("nachricht von ihrem team", 0.9),
+        ("anruf von euch", 0.9),
+        ("anruf von ihnen", 0.9),
+        ("anruf von eurer firma", 0.9),
+        ("anruf von ihrer firma", 0.9),
+        ("anruf von eurem team", 0.9),
+        ("anruf von ihrem team", 0.9),
+        ("einladung von euch", 0.9),
+        ("einladung von ihnen", 0.9),
+        ("einladung von eurer firma", 0.9),
+        ("einladung von ihrer firma", 0.9),
+        ("einladung von eurem team", 0.9),
+        ("einladung von ihrem team", 0.9),
+        ("brief von euch", 0.9),
+        ("brief von ihnen", 0.9),
+        ("brief von eurer firma", 0.9),
+        ("brief von ihrer firma", 0.9),
+        ("brief von eurem team", 0.9),
+        ("brief von ihrem team", 0.9),
+        ("mail de votre part", 0.9),
+        ("mail de vous", 0.9),
+        ("mail de votre equipe", 0.9),
+        ("mail de votre societe", 0.9),
+        ("email de votre part", 0.9),
+        ("email de vous", 0.9),
+        ("email de votre equipe", 0.9),
+        ("email de votre societe", 0.9),
+        ("message de votre part", 0.9),
+        ("message de vous", 0.9),
+        ("message de votre equipe", 0.9),
+        ("message de votre societe", 0.9),
+        ("appel de votre part", 0.9),
+        ("appel de vous", 0.9),
+        ("appel de votre equipe", 0.9),
+        ("appel de votre societe", 0.9),
+        ("invitation de votre part", 0.9),
+        ("invitation de vous", 0.9),
+        ("invitation de votre equipe", 0.9),
+        ("invitation de votre societe", 0.9),
+        ("courrier de votre part", 0.9),
+        ("courrier de vous", 0.9),
+        ("courrier de votre equipe", 0.9),
+        ("courrier de votre societe", 0.9),
+        ("correo de vosotros", 0.9),
+        ("correo de ustedes", 0.9),
+        ("correo de vuestra parte", 0.9),
+        ("correo de vuestro equipo", 0.9),
+        ("correo de su empresa", 0.9),
+        ("correo vuestro", 0.9),
+        ("email de vosotros", 0.9),
+        ("email de ustedes", 0.9),
+        ("email de vuestra parte", 0.9),
+        ("email de vuestro equipo", 0.9),
+        ("email de su empresa", 0.9),
+        ("email vuestro", 0.9),
+        ("mensaje de vosotros", 0.9),
+        ("mensaje de ustedes", 0.9),
+        ("mensaje de vuestra parte", 0.9),
+        ("mensaje de vuestro equipo", 0.9),
+        ("mensaje de su empresa", 0.9),
+        ("mensaje vuestro", 0.9),
+        ("llamada de vosotros", 0.9),
+        ("llamada de ustedes", 0.9),
+        ("llamada de vuestra parte", 0.9),
+        ("llamada de vuestro equipo", 0.9),
+        ("llamada de su empresa", 0.9),
+        ("llamada vuestro", 0.9),
+        ("invitacion de vosotros", 0.9),
+        ("invitacion de ustedes", 0.9),
+        ("invitacion de vuestra parte", 0.9),
+        ("invitacion de vuestro equipo", 0.9),
+        ("invitacion de su empresa", 0.9),
+        ("invitacion vuestro", 0.9),
+        ("mail da voi", 0.9),
+        ("mail dal vostro team", 0.9),
+        ("mail dalla vostra azienda", 0.9),
+        ("mail da parte vostra", 0.9),
+        ("email da voi", 0.9),
+        ("email dal vostro team", 0.9),
+        ("email dalla vostra azienda", 0.9),
+        ("email da parte vostra", 0.9),
+        ("messaggio da voi", 0.9),
+        ("messaggio dal vostro team", 0.9),
+        ("messaggio dalla vostra azienda", 0.9),
+        ("messaggio da parte vostra", 0.9),
+        ("chiamata da voi", 0.9),
+        ("chiamata dal vostro team", 0.9),
+        ("chiamata dalla vostra azienda", 0.9),
+        ("chiamata da parte vostra", 0.9),
+        ("invito da voi", 0.9),
+        ("invito dal vostro team", 0.9),
+        ("invito dalla vostra azienda", 0.9),
+        ("invito da parte vostra", 0.9),
+        ("email de voces", 0.9),
+        ("email vossa", 0.9),
+        ("email vosso", 0.9),
+        ("email da vossa equipa", 0.9),
+        ("email da vossa empresa", 0.9),
+        ("mensagem de voces", 0.9),
+        ("mensagem vossa", 0.9),
+        ("mensagem vosso", 0.9),
+        ("mensagem da vossa equipa", 0.9),
+        ("mensagem da vossa empresa", 0.9),
+        ("chamada de voces", 0.9),
+        ("chamada vossa", 0.9),
+        ("chamada vosso", 0.9),
+        ("chamada da vossa equipa", 0.9),
+        ("chamada da vossa empresa", 0.9),
+        ("convite de voces", 0.9),
+        ("convite vossa", 0.9),
+        ("convite vosso", 0.9),
+        ("convite da vossa equipa", 0.9),
+        ("convite da vossa empresa", 0.9),
+        ("mail van jullie", 0.9),
+        ("mail van u", 0.9),
+        ("mail van jullie team", 0.9),
+        ("e mail van jullie", 0.9),
+        ("e mail van u", 0.9),
+        ("e mail van jullie team", 0.9),
+        ("bericht van jullie", 0.9),
+        ("bericht van u", 0.9),
+        ("bericht van jullie team", 0.9),
+        ("telefoontje van jullie", 0.9),
+        ("telefoontje van u", 0.9),
+        ("telefoontje van jullie team", 0.9),
+        ("uitnodiging van jullie", 0.9),
+        ("uitnodiging van u", 0.9),
+        ("uitnodiging van jullie team", 0.9),
+        ("mail od was", 0.9),
+        ("mail od waszej firmy", 0.9),
+        ("mail od waszego zespolu", 0.9),
+        ("e mail od was", 0.9),
+        ("e mail od waszej firmy", 0.9),
+        ("e mail od waszego zespolu", 0.9),
+        ("wiadomosc od was", 0.9),
+        ("wiadomosc od waszej firmy", 0.9),
+        ("wiadomosc od waszego zespolu", 0.9),
+        ("telefon od was", 0.9),
+        ("telefon od waszej firmy", 0.9),
+        ("telefon od waszego zespolu", 0.9),
+        ("zaproszenie od was", 0.9),
+        ("zaproszenie od waszej firmy", 0.9),
+        ("zaproszenie od waszego zespolu", 0.9),
+        ("mejl fran er", 0.9),
+        ("mejl fran ert foretag", 0.9),
+        ("mejl fran ert team", 0.9),
+        ("mail fran er", 0.9),
+        ("mail fran ert foretag", 0.9),
+        ("mail fran ert team", 0.9),
+        ("meddelande fran er", 0.9),
+        ("meddelande fran ert foretag", 0.9),
+        ("meddelande fran ert team", 0.9),
+        ("samtal fran er", 0.9),
+        ("samtal fran ert foretag", 0.9),
+        ("samtal fran ert team", 0.9),
+        ("inbjudan fran er", 0.9),
+        ("inbjudan fran ert foretag", 0.9),
+        ("inbjudan fran ert team", 0.9),
+        ("introducer", 0.55),
+        ("introduced me", 0.55),
+        ("introducing broker", 0.55),
+        ("intermediary", 0.55),
+        ("vermittler", 0.55),
+        ("apporteur d affaires", 0.55),
+        ("intermediario", 0.55),
+        ("tussenpersoon", 0.55),
+        ("posrednik", 0.55),
+        ("mellanhand", 0.55),
+        ("works for you", 0.9),
+        ("working for you", 0.9),
+        ("works at your", 0.9),
+        ("works with you", 0.8),
+        ("one of your employees", 0.95),
+        ("your staff", 0.9),
+        ("arbeitet bei euch", 0.9),
+        ("arbeitet bei ihnen", 0.9),
+        ("eurer mitarbeiter", 0.9),
+        ("euer mitarbeiter", 0.9),
+        ("ihr mitarbeiter", 0.9),
+        ("travaille chez vous", 0.9),
+        ("un de vos employes", 0.95),
+        ("trabaja con vosotros", 0.9),
+        ("trabaja para vosotros", 0.9),
+        ("trabaja en vuestra", 0.9),
+        ("lavora per voi", 0.9),
+        ("lavora da voi", 0.9),
+        ("trabalha convosco", 0.9),
+        ("trabalha para voces", 0.9),
+        ("werkt bij jullie", 0.9),
+        ("werkt voor jullie", 0.9),
+        ("pracuje u was", 0.9),
+        ("pracuje dla was", 0.9),
+        ("jobbar hos er", 0.9),
+        ("jobbar for er", 0.9),
+        ("мне написал", 0.9),
+        ("мне позвонил", 0.9),
+        ("мне звонил", 0.9),
+        ("написали мне", 0.9),
+        ("ваш менеджер", 0.95),
+        ("ваш сотрудник", 0.95),
+        ("мені написав", 0.9),
+        ("мені зателефонував", 0.9),
+        ("ваш менеджер", 0.95),
+        ("kontaktede mig", 0.9),
+        ("ringede til mig", 0.9),
+        ("kontaktet meg", 0.9),
+        ("ringte meg", 0.9),
+        ("kontaktoval* me", 0.9),
+        ("megkeresett", 0.9),
+        ("m-a contactat", 0.9),
+        ("m a contactat", 0.9),
+        ("your newsletters", 0.9),
+        ("euer newsletter", 0.9),
+        ("eurem newsletter", 0.9),
+        ("votre newsletter", 0.9),
+        ("vuestra newsletter", 0.9),
+        ("la vostra newsletter", 0.9),
+        ("jullie nieuwsbrief", 0.9),
+        ("wasz newsletter", 0.9),
+        ("ert nyhetsbrev", 0.9),
         ("you contacted me", 0.95),
         ("you emailed me", 0.95),
         ("you called me", 0.95),
@@ -322,6 +749,43 @@ _CUES: dict[Channel, tuple[tuple[str, float], ...]] = {
         ("er saljare", 0.95),
     ),
     Channel.ORGANIC_SEARCH: (
+        ("qwant", 0.75),
+        ("startpage", 0.75),
+        ("yandex", 0.7),
+        ("baidu", 0.7),
+        ("kagi", 0.75),
+        ("гугл*", 0.75),
+        ("яндекс*", 0.7),
+        ("искал*", 0.75),
+        ("поиск*", 0.7),
+        ("шукав", 0.75),
+        ("шукала", 0.75),
+        ("пошук*", 0.7),
+        ("googlede", 0.8),
+        ("sogte", 0.75),
+        ("sokte", 0.75),
+        ("kerestem", 0.75),
+        ("rakerestem", 0.8),
+        ("kereso*", 0.7),
+        ("am cautat", 0.75),
+        ("cautare", 0.7),
+        ("hledal*", 0.75),
+        ("vyhledav*", 0.7),
+        ("αναζητ*", 0.75),
+        ("γκουγκλ*", 0.75),
+        ("aradim", 0.75),
+        ("arama", 0.6),
+        ("opgezocht", 0.75),
+        ("gegoogeld", 0.8),
+        ("gegoogled", 0.8),
+        ("googlato", 0.8),
+        ("googleado", 0.8),
+        ("pesquisa no google", 0.8),
+        ("wpisalem", 0.6),
+        ("wpisalam", 0.6),
+        ("wygooglowal*", 0.8),
+        ("tapé", 0.6),
+        ("tape", 0.5),
         ("google*", 0.75),
         ("googled", 0.8),
         ("gegoogelt", 0.8),
@@ -370,6 +834,23 @@ _CUES: dict[Channel, tuple[tuple[str, float], ...]] = {
         ("sokmotor", 0.8),
     ),
     Channel.OWN_RESEARCH: (
+        ("api docs", 0.8),
+        ("documentation", 0.7),
+        ("whitepaper", 0.7),
+        ("white paper", 0.7),
+        ("dune", 0.5),
+        ("crunchbase", 0.7),
+        ("сравнивал*", 0.8),
+        ("сам нашел", 0.8),
+        ("сам нашёл", 0.8),
+        ("сам знайшов", 0.8),
+        ("selv fundet", 0.8),
+        ("sammenlign*", 0.8),
+        ("osszehasonlit*", 0.8),
+        ("am comparat", 0.8),
+        ("porovnaval*", 0.8),
+        ("selbst gefunden", 0.8),
+        ("moi meme", 0.6),
         ("my own research", 0.9),
         ("own research", 0.9),
         ("did some research", 0.85),
@@ -414,6 +895,85 @@ _CUES: dict[Channel, tuple[tuple[str, float], ...]] = {
         ("jamforelse", 0.8),
     ),
     Channel.WORD_OF_MOUTH: (
+        ("buddy", 0.85),
+        ("mate", 0.7),
+        ("neighbour", 0.85),
+        ("neighbor", 0.85),
+        ("boss", 0.8),
+        ("tax adviser", 0.8),
+        ("tax advisor", 0.8),
+        ("accountant", 0.8),
+        ("lawyer", 0.8),
+        ("steuerberater*", 0.8),
+        ("berater", 0.7),
+        ("anwalt", 0.8),
+        ("nachbar*", 0.85),
+        ("erwahnt", 0.6),
+        ("erzahlt", 0.6),
+        ("chef", 0.7),
+        ("comptable", 0.8),
+        ("avocat", 0.8),
+        ("voisin*", 0.85),
+        ("gestor", 0.7),
+        ("abogado", 0.8),
+        ("vecino", 0.85),
+        ("commercialista", 0.8),
+        ("avvocato", 0.8),
+        ("vicino di casa", 0.85),
+        ("contabilista", 0.8),
+        ("advogado", 0.8),
+        ("vizinho", 0.85),
+        ("boekhouder", 0.8),
+        ("advocaat", 0.8),
+        ("buurman", 0.85),
+        ("buurvrouw", 0.85),
+        ("ksiegow*", 0.8),
+        ("prawnik", 0.8),
+        ("sasiad*", 0.85),
+        ("revisor", 0.8),
+        ("advokat", 0.8),
+        ("granne", 0.85),
+        ("друг", 0.85),
+        ("друга", 0.85),
+        ("другу", 0.85),
+        ("подруга", 0.85),
+        ("подруги", 0.85),
+        ("друзья", 0.85),
+        ("друзі", 0.85),
+        ("знаком*", 0.85),
+        ("знайом*", 0.85),
+        ("коллег*", 0.85),
+        ("колег*", 0.85),
+        ("посоветовал*", 0.6),
+        ("порекомендовал*", 0.6),
+        ("порадив", 0.6),
+        ("порадила", 0.6),
+        ("порекомендував", 0.6),
+        ("en ven", 0.85),
+        ("min ven", 0.85),
+        ("veninde", 0.85),
+        ("venner", 0.85),
+        ("en venn", 0.85),
+        ("min venn", 0.85),
+        ("anbefal*", 0.6),
+        ("kamarad*", 0.85),
+        ("pritel*", 0.85),
+        ("kolega", 0.85),
+        ("barat", 0.85),
+        ("baratom", 0.85),
+        ("baratja", 0.85),
+        ("ismeros*", 0.85),
+        ("kollega*", 0.85),
+        ("ajanl*", 0.6),
+        ("prieten*", 0.85),
+        ("coleg", 0.85),
+        ("colegul", 0.85),
+        ("recomand*", 0.6),
+        ("φιλος", 0.85),
+        ("φιλη", 0.85),
+        ("φιλοι", 0.85),
+        ("συναδελφ*", 0.85),
+        ("arkadas*", 0.85),
         ("friend*", 0.85),
         ("colleague*", 0.85),
         ("coworker*", 0.85),
@@ -499,20 +1059,41 @@ _CUES: dict[Channel, tuple[tuple[str, float], ...]] = {
     Channel.CLOSE_LINK: (),
 }
 
+
+def _alternation(phrases: str) -> str:
+    """A regex alternation of "|"-separated phrases in their folded form (any script)."""
+    keys = {fold(p) for p in phrases.split("|") if fold(p)}
+    return "|".join(re.escape(k).replace(r"\ ", " ") for k in sorted(keys, key=len, reverse=True))
+
+
 #: Phrases that say "on my own initiative": self-certification proves nothing (R4), and next to
 #: any solicitation signal it is itself a reason to look.
 _SELF_CERT = re.compile(
-    r"\b(own initiative|on my own accord|of my own accord|i came on my own|my own free will"
+    r"\b(own initiative|own exclusive initiative|exclusive initiative|on my own accord"
+    r"|of my own accord|i came on my own|my own free will|of my own volition|reverse solicitation"
     r"|unsolicited|eigene(r|n)? initiative|aus eigenem antrieb|propre initiative"
     r"|de moi meme|iniciativa propia|por mi cuenta|mia iniziativa|iniziativa personale"
-    r"|iniciativa propria|eigen initiatief|wlasnej inicjatywy|eget initiativ)\b"
+    r"|iniciativa propria|eigen initiatief|wlasnej inicjatywy|eget initiativ|"
+    + _alternation("по собственной инициативе|з власної ініціативи|egen drift")
+    + r")\b"
 )
 _NEGATORS = frozenset(
-    """not no never nobody none neither nor without wasn isn didn don doesn hadn haven nothing
-    kein keine keinen keiner keinem nicht nie niemand ohne weder pas ni jamais sans aucun
+    fold(w)
+    for w in """not no never nobody none neither nor without wasn isn didn don doesn hadn haven
+    nothing kein keine keinen keiner keinem nicht nie niemand ohne weder pas ni jamais sans aucun
     aucune personne rien non nunca nadie sin ningun ninguna tampoco mai nessuno senza nessun
     nessuna nem nao nunca ninguem sem nenhum nenhuma niet geen nooit niemand zonder noch nie
-    zaden zadna zadnego nikt bez ani inte ingen aldrig utan varken""".split()
+    zaden zadna zadnego nikt bez ani inte ingen aldrig utan varken ikke uden uten aldri ingen
+    не нет ни без ні нема немає nincs nelkul δεν οχι χωρις degil yok nebyl nebyla nebylo zadny
+    zadna zadne""".split()
+)
+#: Words that end the reach of a negation ("no ads, but your post", "not until your ad").
+_CONTRAST = frozenset(
+    fold(w)
+    for w in """but however though instead rather just only until till then aber sondern doch
+    nur bis dann mais plutot seulement jusqu puis pero sino solo hasta luego ma bensi solo
+    finche poi mas porem apenas ate depois maar alleen tot toen ale lecz tylko dopoki potem
+    men bara tills sedan но а лише тільки поки потом потім""".split()
 )
 _HEDGES = re.compile(
     r"\b(i think|i believe|maybe|perhaps|probably|possibly|not sure|unsure|i guess|i suppose"
@@ -524,35 +1105,62 @@ _HEDGES = re.compile(
     r"|talvez|provavelmente|nao tenho certeza|nao sei|algures|ik denk|misschien"
     r"|waarschijnlijk|weet niet|niet zeker|ergens|chyba|moze|prawdopodobnie|nie pamietam"
     r"|nie jestem pewien|nie jestem pewna|gdzies|jag tror|kanske|troligen|vet inte"
-    r"|inte saker|nagonstans)\b"
+    r"|inte saker|nagonstans|"
+    + _alternation(
+        "кажется|наверное|может быть|возможно|не уверен|не уверена|не помню|где-то|здається"
+        "|мабуть|можливо|не впевнений|не впевнена|не пам'ятаю|десь|jeg tror|maske|maaske"
+        "|maybe|mozna|asi|myslim|talan|azt hiszem|nem vagyok biztos|poate|cred|nu sunt sigur"
+        "|ισως|νομιζω|galiba|sanirim|belki|ehkä|luulen"
+    )
+    + r")\b"
 )
 _NO_LINK = re.compile(
     r"\b(no|without|kein|keinen|ohne|sans|aucun|pas de|sin|ningun|senza|nessun|sem|nenhum"
-    r"|geen|zonder|bez|zadnego|ingen|utan)\s+(\w+\s+)?(link|links|code|codes|lien|codigo"
-    r"|codice|kod|koden|referral|ref|affiliate|invite)\b"
+    r"|geen|zonder|bez|zadnego|ingen|utan|intet|uden|uten|"
+    + _alternation("без|не було|nincs")
+    + r")\s+(\w+\s+)?(link|links|code|codes|lien|liens|codigo|codice|kod|koden|kode|referral"
+    r"|ref|affiliate|invite|"
+    + _alternation("ссылки|ссылок|кода|посилання|коду|linket|koden")
+    + r")\b"
 )
 _ENGLISH_PUB = frozenset({"a", "the", "in", "at", "local", "irish", "english", "this", "that"})
-_SENTENCE = re.compile(r"[.!?;\n]+")
 #: Words that make a search engine mention a search for the firm itself ("your name").
 _NAME_SEARCH = re.compile(
     r"\b(your name|your company name|your firm|your website|your site|the name|euren namen"
     r"|ihren namen|eurem namen|ihrem namen|euer name|euren name|den namen|eure seite"
     r"|eure website|votre nom"
     r"|vuestro nombre|su nombre|vostro nome|il nome|vosso nome|o nome|jullie naam|de naam"
-    r"|wasza nazwe|nazwe firmy|ert namn|namnet)\b"
+    r"|wasza nazwe|wasza nazwa|waszej nazwy|nazwe firmy|ert namn|namnet|"
+    + _alternation("по названию|ваше название|вашу компанию|за назвою|jeres navn|cegnev|numele")
+    + r")\b"
 )
 _NORMAL_RESULT = re.compile(
     r"\b(normal|organic|regular|unpaid|non sponsored|not sponsored|first result|top result"
-    r"|natural)\b"
+    r"|natural|resultado normal|risultato normale|resultat normal|resultat naturel"
+    r"|organisch|naturlich|zwykly wynik)\b"
+)
+#: Words that tie the request to what the client names ("that's why I'm writing", R7).
+_LINKED = re.compile(
+    r"\b(that s why|that is why|which is why|because of|thanks to|due to|so i decided"
+    r"|and now i|since then|after seeing|after i saw|reason i|deshalb|daher|deswegen|darum"
+    r"|wegen|dank|seitdem|c est pour ca|c est pourquoi|grace a|a cause de|suite a"
+    r"|por eso|por ello|gracias a|debido a|desde entonces|per questo|grazie a|a causa di"
+    r"|da allora|por isso|gracas a|desde entao|daarom|dankzij|sindsdien|dlatego|dzieki"
+    r"|z powodu|od tego czasu|darfor|tack vare|sedan dess|"
+    + _alternation("поэтому|благодаря|из-за|тому|завдяки|через це")
+    + r")\b"
 )
 
 _YES = frozenset(
-    "yes yeah yep yup sure correct right ja jawohl genau doch oui ouais si sim claro certo "
-    "esatto tak owszem jo japp absolutely indeed affirmative".split()
+    fold(w)
+    for w in "yes yeah yep yup sure correct right ja jawohl genau doch oui ouais si sim claro "
+    "certo esatto tak owszem jo japp absolutely indeed affirmative да ага так ano igen ναι "
+    "evet".split()
 )
 _NO = frozenset(
-    "no nope nah never nobody none nein nee niemand nie non nunca nadie mai nessuno nao "
-    "niet neen nej ingen nikt negative".split()
+    fold(w)
+    for w in "no nope nah never nobody none nein nee niemand nie non nunca nadie mai nessuno "
+    "nao niet neen nej ingen nikt negative нет ні никто ніхто nei nem όχι hayir hayır".split()
 )
 
 
@@ -576,22 +1184,27 @@ class SourceFinding:
     channel: Channel
     confidence: float
     signals: tuple[SourceSignal, ...] = ()
-    #: self_certification, no_link_or_code, name_search, organic_result
+    #: self_certification, no_link_or_code, name_search, organic_result, linked (the client
+    #: ties the request to what they name: "that's why I'm writing", R7)
     flags: frozenset[str] = frozenset()
     #: (code as written, register entry id)
     referral_codes: tuple[tuple[str, str], ...] = ()
 
 
 def _cue_regex(phrase: str) -> str:
+    """A cue phrase as a regex on folded text; the phrase is folded too, in any script."""
     star = phrase.endswith("*")
-    body = re.escape(phrase.rstrip("*")).replace(r"\ ", r"\s+")
+    body = re.escape(fold(phrase.rstrip("*"))).replace(r"\ ", r"\s+")
     return rf"\b{body}\w*" if star else rf"\b{body}\b"
 
 
 _CUE_RES: tuple[tuple[Channel, re.Pattern[str], float, str], ...] = tuple(
-    (channel, re.compile(_cue_regex(phrase)), conf, phrase.rstrip("*"))
-    for channel, cues in _CUES.items()
-    for phrase, conf in cues
+    dict.fromkeys(
+        (channel, re.compile(_cue_regex(phrase)), conf, fold(phrase.rstrip("*")))
+        for channel, cues in _CUES.items()
+        for phrase, conf in cues
+        if fold(phrase.rstrip("*"))
+    )
 )
 
 
@@ -618,9 +1231,39 @@ def answer_yes_no(text: str) -> bool | None:
 
 
 def _negated(words_before: list[str]) -> bool:
-    return bool(set(words_before[-3:]) & _NEGATORS)
+    """Whether a negator stands shortly before a cue, with no "but"/"until" in between."""
+    for word in reversed(words_before[-6:]):
+        if word in _CONTRAST:
+            return False
+        if word in _NEGATORS:
+            return True
+    return False
 
 
+#: How clients write the platforms of the register in other scripts.
+_CHANNEL_ALIASES: dict[str, tuple[str, ...]] = {
+    "telegram": ("телеграм", "телеграмм", "τελεγκραμ"),
+    "google": ("гугл", "γκουγκλ"),
+    "youtube": ("ютуб", "γιουτιουμπ"),
+    "instagram": ("инстаграм", "інстаграм"),
+    "facebook": ("фейсбук", "фэйсбук"),
+    "twitter": ("твиттер", "твітер"),
+    "tiktok": ("тикток", "тікток"),
+    "linkedin": ("линкедин", "лінкедін"),
+    "x": ("twitter", "твиттер", "твітер"),
+}
+
+
+@lru_cache(maxsize=256)
+def _channel_pattern(channel: str) -> re.Pattern[str]:
+    """A register channel as written by clients: any ending ("Telegramie"), other scripts."""
+    key = fold(channel)
+    names = [key, *(fold(a) for a in _CHANNEL_ALIASES.get(key, ()))]
+    parts = [re.escape(n) + (r"\w*" if len(n) >= 4 else "") for n in names if n]
+    return re.compile(r"\b(?:" + "|".join(parts) + r")\b")
+
+
+@lru_cache(maxsize=1024)
 def _name_pattern(name: str) -> re.Pattern[str] | None:
     key = fold(name)
     if len(key) < 2:
@@ -647,25 +1290,28 @@ def _entry_names(entry: MarketingEntry) -> list[str]:
 
 
 def _fuzzy_name_hit(name: str, sentence: str) -> bool:
-    """A distinctive register name written with a typo ("Crypto Klara", "Web 3 Sumit")."""
+    """A distinctive register name written with a typo ("Cripto Klara", "Web 3 Sumit")."""
     key = fold(name)
-    if len(key) < 8 or any(len(w) < 3 for w in key.split()):
+    parts = key.split()
+    if len(key) < 8 or any(len(w) < 3 for w in parts):
         return False
-    size = len(key.split())
+    size = len(parts)
     words = sentence.split()
     for n in {size - 1, size, size + 1} - {0}:
         for i in range(0, max(0, len(words) - n) + 1):
             if fuzz.ratio(key, " ".join(words[i : i + n]), score_cutoff=90):
                 return True
+    if size < 2 or any(len(w) < 4 for w in parts):
+        return False
+    # Every word of a several-word name within one edit ("crypto clara" ~ "cripto klara").
+    for i in range(0, max(0, len(words) - size) + 1):
+        window = words[i : i + size]
+        if len(window) == size and all(
+            a == b or (OSA.distance(a, b) <= 1 and (len(a) >= 5 or a[:1] == b[:1]))
+            for a, b in zip(parts, window, strict=True)
+        ):
+            return True
     return False
-
-
-def _clause_of(folded: str, start: int) -> str:
-    """The sentence of a folded text around a position."""
-    bounds = [0, *(m.end() for m in _SENTENCE.finditer(folded)), len(folded)]
-    prev = max(b for b in bounds if b <= start)
-    nxt = min((b for b in bounds if b > start), default=len(folded))
-    return folded[prev:nxt]
 
 
 def _entry_signal(
@@ -677,36 +1323,60 @@ def _entry_signal(
     return SourceSignal(channel, matched, conf, negated, hedged, entry.id)
 
 
+def _sentences(raw: str) -> list[tuple[str, bool]]:
+    """The sentences of a cleaned text, folded, each with whether it was a question.
+
+    Commas and colons end a clause for negation: "Not from an ad: I searched your name" and
+    "keine Werbung, ich habe euch gegoogelt" negate the ad and nothing after it.
+    """
+    out: list[tuple[str, bool]] = []
+    for m in re.finditer(r"[^.!?;\n]+[.!?;\n]*", raw):
+        chunk = m.group(0)
+        clauses = [fold(c) for c in re.split(r"[,:()\[\]\"«»“”„]|\s[-–—]\s", chunk)]
+        folded = " , ".join(c for c in clauses if c)
+        if folded:
+            out.append((folded, chunk.rstrip().endswith("?")))
+    return out
+
+
+def _before(sentence: str, start: int) -> list[str]:
+    """The words of a sentence's clause before a position (clauses are split by " , ")."""
+    words = sentence[:start].split()
+    if "," in words:
+        words = words[len(words) - words[::-1].index(",") :]
+    return words
+
+
 def classify_source(text: str, profile: CompanyProfile) -> SourceFinding:
     """Read the client's own words on how they found the firm."""
     raw = clean(text)[:MAX_TEXT]
     codes = tuple(find_referral_codes(raw, profile))
-    # Keep sentence punctuation for hedging and negation scope, fold the rest.
-    sentences = [fold(s) for s in re.split(r"[.!;\n]+", raw) if fold(s)]
-    questions = {fold(s) for s in re.split(r"(?<=\?)", raw) if s.strip().endswith("?")}
     flags: set[str] = set()
     signals: list[SourceSignal] = []
     matched_entries: set[str] = set()
+    sentences = _sentences(raw)
 
-    for sentence in sentences:
-        hedged = bool(_HEDGES.search(sentence)) or any(sentence in q for q in questions)
-        if _SELF_CERT.search(sentence):
+    for sentence, question in sentences:
+        hedged = bool(_HEDGES.search(sentence)) or question
+        plain = sentence.replace(" , ", " ")
+        if _SELF_CERT.search(plain):
             flags.add("self_certification")
-        if _NO_LINK.search(sentence):
+        if _NO_LINK.search(plain):
             flags.add("no_link_or_code")
-        if _NAME_SEARCH.search(sentence) or _names_firm(profile, sentence):
+        if _NAME_SEARCH.search(plain) or _names_firm(profile, plain):
             flags.add("name_search")
-        if _NORMAL_RESULT.search(sentence):
+        if _NORMAL_RESULT.search(plain):
             flags.add("organic_result")
+        found_here = len(signals)
 
         # 1. Closely linked entities (R10): by name, typos tolerated for long names.
         for link in profile.close_links:
             for name in (link.name, *link.aliases):
                 pat = _name_pattern(name)
                 m = pat.search(sentence) if pat else None
-                if m is None and not _fuzzy_name_hit(name, sentence):
+                if m is None and not _fuzzy_name_hit(name, plain):
                     continue
-                before = sentence[: m.start()].split() if m else []
+                before = _before(sentence, m.start()) if m else []
                 signals.append(
                     SourceSignal(Channel.CLOSE_LINK, link.name, 0.9, _negated(before), hedged)
                 )
@@ -717,9 +1387,9 @@ def classify_source(text: str, profile: CompanyProfile) -> SourceFinding:
             for name in _entry_names(entry):
                 pat = _name_pattern(name)
                 m = pat.search(sentence) if pat else None
-                if m is None and not _fuzzy_name_hit(name, sentence):
+                if m is None and not _fuzzy_name_hit(name, plain):
                     continue
-                before = sentence[: m.start()].split() if m else []
+                before = _before(sentence, m.start()) if m else []
                 signals.append(_entry_signal(entry, name, _negated(before), hedged, 0.9))
                 matched_entries.add(entry.id)
                 break
@@ -727,13 +1397,18 @@ def classify_source(text: str, profile: CompanyProfile) -> SourceFinding:
         # 3. Generic cues.
         for channel, regex, conf, phrase in _CUE_RES:
             for m in regex.finditer(sentence):
-                before = sentence[: m.start()].split()
+                before = _before(sentence, m.start())
                 if phrase in ("pub", "pubs") and before and before[-1] in _ENGLISH_PUB:
                     continue  # "met a friend in a pub" is not "une pub"
                 signals.append(SourceSignal(channel, m.group(0), conf, _negated(before), hedged))
                 break
+        if _LINKED.search(plain) and any(
+            not sig.negated and sig.channel in SOLICITING for sig in signals[found_here:]
+        ):
+            flags.add("linked")
 
-    signals = _attach_register(signals, profile, sentences, matched_entries)
+    text_folded = " ".join(s.replace(" , ", " ") for s, _ in sentences)
+    signals = _attach_register(signals, profile, text_folded, matched_entries)
     signals = _refine(signals, flags)
     for code, entry_id in codes:
         signals.append(SourceSignal(Channel.REFERRAL, code, 1.0, False, False, entry_id))
@@ -747,13 +1422,18 @@ def classify_source(text: str, profile: CompanyProfile) -> SourceFinding:
 def _attach_register(
     signals: list[SourceSignal],
     profile: CompanyProfile,
-    sentences: list[str],
+    text: str,
     already: set[str],
 ) -> list[SourceSignal]:
-    """Point generic cues at the register entry they describe ("ad on Telegram")."""
+    """Point generic cues at the register entry they describe ("ad on Telegram").
+
+    A platform named anywhere in the answer ("reklamę na Telegramie", "рекламу в Телеграме")
+    ties the cue to the entry that ran there; a referral cue with no code is tied to the firm's
+    referral programme when the register has exactly one.
+    """
     out: list[SourceSignal] = []
-    text = " ".join(sentences)
     ads = any(s.channel is Channel.AD and not s.negated for s in signals)
+    referral_entries = [e for e in profile.marketing if e.kind is MarketingKind.REFERRAL]
     for sig in signals:
         if sig.entry_id is not None or sig.channel not in SOLICITING:
             out.append(sig)
@@ -764,18 +1444,23 @@ def _attach_register(
         for entry in profile.marketing:
             if MARKETING_CHANNEL[entry.kind] is not sig.channel or entry.id in already:
                 continue
-            if entry.channel and re.search(rf"\b{re.escape(fold(entry.channel))}\b", text):
+            # A platform identifies an ad campaign or the firm's own account, never a person
+            # or an event: a YouTuber is not the firm's paid YouTuber by being on YouTube.
+            if entry.kind not in (MarketingKind.AD, MarketingKind.SOCIAL):
+                continue
+            # "a Telegram group" is someone's group; "your Telegram channel" is the firm's.
+            if entry.kind is MarketingKind.SOCIAL and sig.confidence < 0.8:
+                continue
+            if entry.channel and _channel_pattern(entry.channel).search(text):
                 best = entry
                 break
+        confidence = max(sig.confidence, 0.85)
+        if best is None and sig.channel is Channel.REFERRAL and len(referral_entries) == 1:
+            best, confidence = referral_entries[0], sig.confidence
         if best is not None:
             out.append(
                 SourceSignal(
-                    sig.channel,
-                    sig.matched,
-                    max(sig.confidence, 0.85),
-                    sig.negated,
-                    sig.hedged,
-                    best.id,
+                    sig.channel, sig.matched, confidence, sig.negated, sig.hedged, best.id
                 )
             )
         else:
@@ -789,6 +1474,9 @@ def _refine(signals: list[SourceSignal], flags: set[str]) -> list[SourceSignal]:
     channels = {s.channel for s in live}
     out: list[SourceSignal] = []
     for sig in signals:
+        # "a friend told me, no link or code": a referral word without a code is no referral.
+        if sig.channel is Channel.REFERRAL and "no_link_or_code" in flags and sig.confidence < 1:
+            continue
         # "your Telegram channel" named by a register entry: the entry signal carries it.
         if sig.entry_id is None and any(
             s.entry_id is not None and s.channel is sig.channel for s in live
