@@ -53,7 +53,7 @@ def _url_problem(url: str) -> str | None:
                     f"TRIAGE_DATABASE_URL: the folder {folder} of the SQLite file does not "
                     "exist; create it or fix the path"
                 )
-    elif parsed.get_driver_name() not in ("psycopg", "asyncpg"):
+    elif parsed.get_driver_name() != "psycopg":
         return f"TRIAGE_DATABASE_URL: use the psycopg driver: {URL_FORMS}"
     return None
 
@@ -103,6 +103,16 @@ async def _database(url: str, timeout: float = 10.0) -> Check:
 
 
 def _profile(path: Path) -> list[Check]:
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "file not found"
+        return [
+            Check(
+                "company profile",
+                False,
+                f"TRIAGE_COMPANY_PROFILE: {path}: {what}; point it at the firm's company.yaml "
+                "(examples/company.yaml shows the format)",
+            )
+        ]
     try:
         profile = load_profile(path)
     except ConfigError as exc:
@@ -113,7 +123,8 @@ def _profile(path: Path) -> list[Check]:
         ]
     except ValueError as exc:
         # PyYAML's own constructors raise plain ValueErrors (a date like 2025-13-45).
-        return [Check("company profile", False, f"TRIAGE_COMPANY_PROFILE: {bad_value(path, exc)}")]
+        detail = f"TRIAGE_COMPANY_PROFILE: {_bad_value(path, exc)}"
+        return [Check("company profile", False, detail)]
     return [
         Check(
             "company profile",
@@ -150,7 +161,7 @@ def _unbuildable(node: yaml.Node, at: tuple[int | str, ...]) -> tuple[str, yaml.
     return None
 
 
-def bad_value(path: Path, exc: Exception) -> str:
+def _bad_value(path: Path, exc: Exception) -> str:
     """Where in a YAML file a value is that looks like a date but is none, and the fix."""
     try:
         root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
