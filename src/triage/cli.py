@@ -58,39 +58,29 @@ def _visible_scenarios() -> Path:
 
 
 @app.command()
-def demo() -> None:
-    """Play the visible scenarios through the engine and the gate and print the outcomes."""
-    from triage.app import build_engine
-    from triage.simulate import ScenarioError, run_file
-
+def demo(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the database and the evidence.")
+    ] = Path("demo-out"),
+    offline: Annotated[
+        bool, typer.Option("--engine-only", help="Only the engine and the gate, no servers.")
+    ] = False,
+) -> None:
+    """The real product against the sandbox Telegram and Slack servers (no tokens needed)."""
     file = _visible_scenarios()
-    err.print(f"Playing {file} through the engine and the outbound gate ...")
-    try:
-        results = list(run_file(file, build_engine))
-    except (ScenarioError, ConfigError) as exc:
-        _fail(str(exc))
-    _print_table(results)
-    blocked = [
-        (r["id"], t)
-        for r in results
-        for t in r["transcript"]  # type: ignore[attr-defined]
-        if t.get("verdict") in ("blocked", "held")
-    ]
-    if blocked:
-        table = Table(title="What the gate stopped", show_lines=True)
-        for col in ("id", "from", "kind", "verdict", "text", "why"):
-            table.add_column(col, overflow="fold")
-        for sid, t in blocked:
-            table.add_row(
-                str(sid),
-                t["from"],
-                t.get("kind", ""),
-                t["verdict"],
-                t["text"],
-                t.get("reason", ""),
-            )
-        Console().print(table)
-    err.print("Run `.venv/bin/triage simulate FILE --json` on your own scenario files.")
+    if offline:
+        from triage.app import build_engine
+        from triage.simulate import ScenarioError, run_file
+
+        try:
+            _print_table(list(run_file(file, build_engine)))
+        except (ScenarioError, ConfigError) as exc:
+            _fail(str(exc))
+        return
+    from triage.demo import run_demo
+
+    err.print(f"Playing {file} as Telegram clients against the sandbox servers ...")
+    raise typer.Exit(run_demo(file, out))
 
 
 def _report_checks(checks: list[object]) -> bool:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from triage.config import ConfigError, read_yaml
-from triage.domain.codes import MessageKind, Outcome, Sender, ServiceCode, Verdict
+from triage.domain.codes import MessageKind, Sender, Verdict
 from triage.domain.gate import GateResult, OutboundMessage, RecipientFacts, judge
 from triage.domain.profile import CompanyProfile, ProfileError, parse_profile
 from triage.flows.engine import ClientEvent, ConversationState, Engine, OutboundIntent, TurnResult
+from triage.outbox.facts import recipient_facts
 
 SLOTS_ASKED_MAX = 20
 _OFFSET = re.compile(r"^\+(\d+(?:\.\d+)?)([dhm])$")
@@ -62,24 +63,8 @@ class Conversation:
         self.transcript: list[dict[str, Any]] = []
 
     def recipient(self) -> RecipientFacts:
-        """The recipient's facts at this moment, as the gate sees them."""
-        st = self.state
-        outcomes = tuple(Outcome(i.outcome) if i.outcome else None for i in st.inquiries)
-        served = tuple(
-            ServiceCode(i.service)
-            for i in st.inquiries
-            if i.service and i.outcome == Outcome.SERVE_EU_RESTRICTED.value
-        )
-        requested = tuple(ServiceCode(i.service) for i in st.inquiries if i.service)
-        last = datetime.fromisoformat(st.last_client_at) if st.last_client_at else None
-        return RecipientFacts(
-            zone=self.engine.recipient_zone(st),
-            outcomes=outcomes,
-            served=served,
-            requested=requested,
-            last_client_message_at=last,
-            restricted=st.restricted,
-        )
+        """The recipient's facts at this moment, as the gate sees them (as the dispatcher)."""
+        return recipient_facts(self.state, self.engine)
 
     def send(self, msg: OutboundMessage, slot: str | None = None) -> GateResult:
         """Judge a message at the moment of sending and record it."""

@@ -520,7 +520,8 @@ class Engine:
         """The recipient's zone now, with an officer's override."""
         if state.zone_override:
             return Zone(state.zone_override)
-        return self.findings(state).residence.zone
+        # Residence only: the gate runs this for every outbound row.
+        return self._residence(state, "\n".join(state.slots.get("residence", []))).zone
 
 
 def in_scope(zone: Zone) -> bool:

@@ -22,7 +22,7 @@ duplicate waits for the first transaction (row lock / write lock) and then sees 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +40,7 @@ from triage.flows.engine import (
     Engine,
     TurnResult,
 )
+from triage.outbox.followups import FollowUpRule, followups_after_turn, load_followups
 from triage.store import audit
 from triage.store.db import SessionFactory
 from triage.store.models import (
@@ -52,6 +53,10 @@ from triage.store.models import (
     ProcessedUpdate,
     utcnow,
 )
+
+#: A hook run inside the turn's transaction, after its evidence is appended:
+#: `await hook(session, client=..., turn=..., event=..., ref=..., now=...)`.
+AfterTurn = Callable[..., Awaitable[None]]
 
 
 class ConcurrentUpdateError(Exception):
@@ -106,10 +111,19 @@ class ConversationStore:
     """Runs the engine on stored conversations; one transaction per client event."""
 
     def __init__(
-        self, sessions: SessionFactory, *, clock: Callable[[], datetime] = utcnow
+        self,
+        sessions: SessionFactory,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        followups: Sequence[FollowUpRule] | None = None,
+        after_turn: AfterTurn | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
+        #: Follow-up sequences queued with a decision (None: flows/followups.yaml; () for none).
+        self._followups = load_followups() if followups is None else tuple(followups)
+        #: Called in the turn's transaction after its evidence (staff notifications in Slack).
+        self.after_turn = after_turn
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -193,11 +207,24 @@ class ConversationStore:
                 )
                 for i, intent in enumerate(turn.outbound)
             ]
+            outbox += await followups_after_turn(
+                session,
+                client=client,
+                channel=channel,
+                turn=turn,
+                engine=engine,
+                rules=self._followups,
+                now=now,
+            )
             session.add_all(outbox)
             await session.flush()
 
             events = self._evidence(event, ref, message, turn, decisions, outbox)
             rows = await audit.append_many(session, client.id, events, at=now)
+            if self.after_turn is not None:
+                await self.after_turn(
+                    session, client=client, turn=turn, event=event, ref=ref, now=now
+                )
             version = await self._save_state(session, conversation, turn.state, now)
         return HandleResult(
             client_id=client.id,
@@ -207,6 +234,39 @@ class ConversationStore:
             audit_event_ids=tuple(r.id for r in rows if r.id is not None),
             decision_ids=tuple(d.id for _, d in decisions if d.id is not None),
         )
+
+    async def seed_crm(
+        self, *, channel: str, external_id: str, crm: Sequence[Mapping[str, Any]]
+    ) -> int:
+        """Record firm-side contacts from the CRM before the person writes (DOMAIN.md R7).
+
+        Each contact ({channel, date YYYY-MM-DD, note}) becomes a fact of the conversation
+        that the policy weighs, and an audit event. Returns the client id.
+        """
+        now = self._clock()
+        contacts = [
+            {
+                "channel": str(c.get("channel", "?")),
+                "date": str(c["date"]),
+                "note": str(c.get("note", "")),
+            }
+            for c in crm
+        ]
+        async with self._sessions() as session, session.begin():
+            client = await self._lock_or_create_client(session, channel, external_id, now)
+            assert client.id is not None
+            conversation = await self._lock_or_create_conversation(session, client.id, now)
+            state = ConversationState.from_dict(json.loads(conversation.state))
+            known = {(c["channel"], c["date"]) for c in state.crm}
+            new = [c for c in contacts if (c["channel"], c["date"]) not in known]
+            if not new:
+                return client.id
+            state.crm.extend(new)
+            await audit.append(
+                session, client.id, "crm_contacts_imported", {"contacts": new}, at=now
+            )
+            await self._save_state(session, conversation, state, now)
+            return client.id
 
     # --- steps ------------------------------------------------------------------------------
 

@@ -141,7 +141,10 @@ class Decision(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-OUTBOX_STATUSES = ("pending", "sending", "sent", "blocked", "held", "dead")
+#: pending: waiting to be due; sending: claimed by a dispatcher under a lease; sent; blocked and
+#: held: the gate said no (held rows are judged again after an officer decides); dead: gave up
+#: after failed sends; cancelled: a follow-up made moot (a sales reply was sent after it).
+OUTBOX_STATUSES = ("pending", "sending", "sent", "blocked", "held", "dead", "cancelled")
 
 
 class Outbox(SQLModel, table=True):
@@ -170,6 +173,14 @@ class Outbox(SQLModel, table=True):
     locked_by: str | None = Field(default=None, max_length=128)
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     due_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    #: Not before this time (a retry's backoff or a rate-limit deferral); NULL = at `due_at`.
+    #: Kept apart from `due_at` so the time a message was meant for stays on record.
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: The last send failure, as the sender reported it.
+    last_error: str | None = Field(default=None, sa_type=Text)
+    #: A condition that cancels the row at send time ("sales_replied": a sales reply was sent
+    #: after the row was queued). Stored on the row: the row, not the configuration, is the truth.
+    unless: str | None = Field(default=None, max_length=32)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -202,4 +213,69 @@ class AuditEvent(SQLModel, table=True):
     payload_hash: str = Field(max_length=64)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PendingApproval(SQLModel, table=True):
+    """The first officer's approval of an escalated inquiry, waiting for a second (four-eyes).
+
+    A working row, not evidence: the approval itself is an "officer_approval" audit event. The
+    row goes when the second officer approves, or when the case is decided otherwise.
+    """
+
+    __tablename__ = "pending_approval"
+    __table_args__ = (UniqueConstraint("client_id", "inquiry"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id")
+    #: Position of the inquiry in the conversation state.
+    inquiry: int
+    #: "approve_eu" | "approve_non_eu"
+    action: str = Field(max_length=32)
+    officer_id: str = Field(max_length=64)
+    team_id: str = Field(default="", max_length=64)
+    reason: str = Field(sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SlackThread(SQLModel, table=True):
+    """A card about one inquiry posted to Slack (lead, case, decline notice), and its thread.
+
+    The row is written with the card's outbox row, before the card is posted; `ts` is filled in
+    when Slack has it. Card edits carry increasing versions, and an edit older than the one on
+    screen is never applied (a retried edit must not bring back a stale card).
+    """
+
+    __tablename__ = "slack_thread"
+    __table_args__ = (
+        UniqueConstraint("client_id", "inquiry", "kind"),
+        Index("ix_slack_thread_channel_ts", "channel", "ts"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id")
+    inquiry: int
+    #: "lead" | "case" | "decline"
+    kind: str = Field(max_length=16)
+    #: The Slack channel id the card goes to.
+    channel: str = Field(max_length=32)
+    #: The card's Slack message ts (= the thread's ts), once posted.
+    ts: str | None = Field(default=None, max_length=32)
+    #: The newest card version queued, and the one Slack shows.
+    queued_version: int = Field(default=1)
+    shown_version: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    posted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SlackRelay(SQLModel, table=True):
+    """A message typed in a Slack thread and queued for the client: which row, which thread."""
+
+    __tablename__ = "slack_relay"
+
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int = Field(foreign_key="outbox.id", unique=True)
+    thread_id: int = Field(foreign_key="slack_thread.id", index=True)
+    user_id: str = Field(max_length=64)
+    ts: str = Field(max_length=32)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,105 @@
+"""The drain job: APScheduler with a memory job store, one drain at a time, and a shutdown that
+lets a drain in progress finish (a drain cut between send and mark-sent would resend)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from apscheduler.jobstores.memory import MemoryJobStore  # type: ignore[import-untyped]
+
+from tests.outbox.conftest import NON_EU, converse, rows
+from triage.flows.engine import Engine
+from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
+from triage.outbox.scheduler import JOB_ID, OutboxScheduler
+from triage.outbox.senders import Delivery, SentReceipt
+from triage.outbox.testing import ManualClock, RecordingSender
+from triage.store.conversations import ConversationStore
+from triage.store.db import SessionFactory
+from triage.store.models import utcnow
+
+HANG_GUARD_SECONDS = 20.0
+
+
+async def wait_for(condition: Callable[[], bool]) -> None:
+    """Poll until `condition` holds; fail instead of hanging if it never does."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HANG_GUARD_SECONDS
+    while not condition():
+        assert loop.time() < deadline, "condition never became true"
+        await asyncio.sleep(0.01)
+
+
+async def test_the_job_drains_the_outbox_and_keeps_nothing_itself(
+    sessions: SessionFactory, engine: Engine
+) -> None:
+    now = ManualClock(utcnow())
+    store = ConversationStore(sessions, clock=now.now)
+    cid = await converse(store, engine, now, "s1", NON_EU)
+    due = [r.id for r in await rows(sessions, cid) if r.due_at <= utcnow()]
+    sender = RecordingSender()
+    dispatcher = Dispatcher(
+        sessions,
+        senders={"telegram": sender},
+        engine=engine,
+        config=DispatcherConfig(rate_limit=False),
+    )
+    scheduler = OutboxScheduler(dispatcher, interval_seconds=0.05)
+    scheduler.start()
+    try:
+        job = scheduler.apscheduler.get_job(JOB_ID)
+        assert (job.max_instances, job.coalesce, job.misfire_grace_time) == (1, True, None)
+        assert isinstance(scheduler.apscheduler._jobstores["default"], MemoryJobStore)
+        assert len(scheduler.apscheduler.get_jobs()) == 1
+        await wait_for(lambda: len(sender.sent) >= len(due))
+        await wait_for(lambda: scheduler.runs >= 2)
+    finally:
+        await scheduler.shutdown()
+    assert not scheduler.running
+    assert sorted(s.delivery.outbox_id for s in sender.sent) == sorted(due)
+    assert scheduler.total.sent == len(due)
+
+
+class HeldOpenSender:
+    """A send that stays in flight until the test lets it finish."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.finish = asyncio.Event()
+        self.sent: list[Delivery] = []
+
+    async def send(self, delivery: Delivery) -> SentReceipt:
+        self.entered.set()
+        await self.finish.wait()
+        self.sent.append(delivery)
+        return SentReceipt()
+
+
+async def test_shutdown_waits_for_the_drain_in_progress(
+    sessions: SessionFactory, engine: Engine
+) -> None:
+    now = ManualClock(utcnow())
+    store = ConversationStore(sessions, clock=now.now)
+    cid = await converse(store, engine, now, "s2", ["/start"])
+    sender = HeldOpenSender()
+    dispatcher = Dispatcher(
+        sessions,
+        senders={"telegram": sender},
+        engine=engine,
+        config=DispatcherConfig(rate_limit=False, batch_size=1),
+    )
+    scheduler = OutboxScheduler(dispatcher, interval_seconds=0.05)
+    scheduler.start()
+    await asyncio.wait_for(sender.entered.wait(), HANG_GUARD_SECONDS)
+    stopping = asyncio.create_task(scheduler.shutdown())
+    for _ in range(50):  # let the loop run: a shutdown that did not wait would finish now
+        await asyncio.sleep(0)
+    assert not stopping.done()  # the send is still in flight
+    sender.finish.set()
+    await asyncio.wait_for(stopping, HANG_GUARD_SECONDS)
+
+    assert not scheduler.running
+    (first, *rest) = await rows(sessions, cid)
+    assert [d.outbox_id for d in sender.sent] == [first.id]
+    assert first.status == "sent"  # marked, not cut off between send and mark
+    assert all(r.status == "pending" for r in rest)  # no drain started after shutdown began
