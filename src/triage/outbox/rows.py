@@ -14,14 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from triage.domain.codes import MessageKind, Sender
 from triage.store import audit
-from triage.store.db import SessionFactory
+from triage.store.db import SessionFactory, insert_ignoring_conflicts
 from triage.store.models import Outbox, utcnow
 
 #: Channels whose rows go to staff (lead cards, case cards), not to a client: the client gate
@@ -88,16 +86,6 @@ class DeadRow:
     created_at: datetime
 
 
-def _insert_ignoring_conflicts(session: AsyncSession) -> Any:
-    bind = session.bind
-    assert bind is not None, "sessions must be bound to an engine"
-    if bind.dialect.name == "postgresql":
-        return pg_insert(Outbox)
-    if bind.dialect.name == "sqlite":
-        return sqlite_insert(Outbox)
-    raise NotImplementedError(f"database {bind.dialect.name!r} is not supported")
-
-
 def _validate(request: OutboundRequest, channel: str, client_channel: str) -> None:
     if not request.dedupe_key or len(request.dedupe_key) > _DEDUPE_KEY_MAX:
         raise EnqueueError(f"dedupe_key must be 1 to {_DEDUPE_KEY_MAX} characters")
@@ -130,7 +118,7 @@ async def enqueue_in(
     due_at = request.due_at or now
     buttons = [list(b) for b in request.buttons]
     stmt = (
-        _insert_ignoring_conflicts(session)
+        insert_ignoring_conflicts(session, Outbox)
         .values(
             dedupe_key=request.dedupe_key,
             client_id=request.client_id,

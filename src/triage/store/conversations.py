@@ -28,9 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import SQLModel, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from triage.flows.engine import (
@@ -42,7 +40,7 @@ from triage.flows.engine import (
 )
 from triage.outbox.followups import FollowUpRule, followups_after_turn, load_followups
 from triage.store import audit
-from triage.store.db import SessionFactory
+from triage.store.db import SessionFactory, insert_ignoring_conflicts
 from triage.store.models import (
     Client,
     Conversation,
@@ -74,22 +72,6 @@ class HandleResult:
     outbox_ids: tuple[int, ...]
     audit_event_ids: tuple[int, ...]
     decision_ids: tuple[int, ...]
-
-
-def _dialect(session: AsyncSession) -> str:
-    bind = session.bind
-    assert bind is not None, "sessions must be bound to an engine"
-    return bind.dialect.name
-
-
-def _insert_ignoring_conflicts(session: AsyncSession, model: type[SQLModel]) -> Any:
-    """An INSERT that can say ON CONFLICT DO NOTHING on this backend."""
-    name = _dialect(session)
-    if name == "postgresql":
-        return pg_insert(model)
-    if name == "sqlite":
-        return sqlite_insert(model)
-    raise NotImplementedError(f"database {name!r} is not supported (use SQLite or PostgreSQL)")
 
 
 def _aware(value: str | None, default: datetime) -> datetime:
@@ -290,7 +272,7 @@ class ConversationStore:
         # Two first messages of one client may race here: one inserts, the other waits for it
         # (PostgreSQL unique index) and inserts nothing; both then lock the same row.
         stmt = (
-            _insert_ignoring_conflicts(session, Client)
+            insert_ignoring_conflicts(session, Client)
             .values(
                 channel=channel,
                 external_id=external_id,
@@ -310,7 +292,7 @@ class ConversationStore:
         self, session: AsyncSession, source: str, key: str, client_id: int, now: datetime
     ) -> bool:
         stmt = (
-            _insert_ignoring_conflicts(session, ProcessedUpdate)
+            insert_ignoring_conflicts(session, ProcessedUpdate)
             .values(source=source, key=key, client_id=client_id, created_at=now)
             .on_conflict_do_nothing(index_elements=["source", "key"])
             .returning(ProcessedUpdate.id)  # type: ignore[arg-type]

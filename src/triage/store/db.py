@@ -64,6 +64,20 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def insert_ignoring_conflicts(session: AsyncSession, model: type[SQLModel]) -> Any:
+    """An INSERT for `model` that can say ON CONFLICT DO NOTHING on this session's backend."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    bind = session.bind
+    assert bind is not None, "sessions must be bound to an engine"
+    if bind.dialect.name == "postgresql":
+        return pg_insert(model)
+    if bind.dialect.name == "sqlite":
+        return sqlite_insert(model)
+    raise ValueError(f"database {bind.dialect.name!r} is not supported (use SQLite or PostgreSQL)")
+
+
 def make_sessionmaker(engine: AsyncEngine) -> SessionFactory:
     """Sessions whose objects stay readable after commit (no lazy I/O, no MissingGreenlet)."""
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)

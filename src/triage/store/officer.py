@@ -31,8 +31,6 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import delete, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -41,7 +39,7 @@ from triage.flows.engine import _SERVICE_LABELS as SERVICE_LABELS  # the bot's o
 from triage.flows.engine import ConversationState, Engine
 from triage.outbox.rows import OutboundRequest, enqueue_in, release_held_in
 from triage.store import audit
-from triage.store.db import SessionFactory
+from triage.store.db import SessionFactory, insert_ignoring_conflicts
 from triage.store.models import (
     Client,
     Conversation,
@@ -181,11 +179,8 @@ async def claim(
     session: AsyncSession, *, source: str, key: str, client_id: int | None, now: datetime
 ) -> bool:
     """Claim a request key in the caller's transaction; False when it was claimed before."""
-    bind = session.bind
-    assert bind is not None, "sessions must be bound to an engine"
-    insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
     stmt = (
-        insert(ProcessedUpdate)
+        insert_ignoring_conflicts(session, ProcessedUpdate)
         .values(source=source, key=key[:200], client_id=client_id, created_at=now)
         .on_conflict_do_nothing(index_elements=["source", "key"])
         .returning(col(ProcessedUpdate.id))
