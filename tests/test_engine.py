@@ -151,3 +151,28 @@ def test_property_a_text_that_says_nothing_never_proceeds(
             break
     assert st_.decided, "the engine always reaches a decision"
     assert Outcome(st_.inquiries[0].outcome) not in PROCEED
+
+
+def test_the_open_source_question_is_asked_even_after_a_volunteered_mention(
+    engine: Engine,
+) -> None:
+    st_ = ConversationState(language="en")
+    turn = say(engine, st_, "Hi, a friend told me about you, I want custody, I live in Lyon")
+    assert asked(turn) == "source", "the client's own answer to the open question is evidence"
+    turn = say(engine, st_, "my colleague Anna mentioned your name, nobody paid her")
+    assert asked(turn) == "prior_contact"
+    assert len(st_.slots["source"]) == 2
+
+
+def test_a_maybe_on_prior_contact_goes_to_a_person(engine: Engine) -> None:
+    st_ = ConversationState(language="en")
+    for text in ("hi", "I searched your name on Google", "Lyon", "custody"):
+        say(engine, st_, text)
+    assert st_.pending == "prior_contact"
+    say(engine, st_, "maybe, I'm not sure")
+    assert st_.inquiries[0].outcome == Outcome.ESCALATE.value
+    assert any("unsure whether someone from the firm" in r for r in st_.inquiries[0].reasons)
+    plain = ConversationState(language="en")
+    for text in ("hi", "I searched your name on Google", "Lyon", "custody", "I don't know"):
+        say(engine, plain, text)
+    assert plain.inquiries[0].outcome == Outcome.SERVE_EU_RESTRICTED.value

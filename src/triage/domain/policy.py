@@ -56,6 +56,8 @@ class InquiryFacts:
     crm: tuple[CrmContact, ...] = ()
     #: The client's answer to "has anyone from the firm contacted you": True, False or unknown.
     prior_contact: bool | None = None
+    #: The client hedged that answer ("maybe", "I think so").
+    prior_contact_unsure: bool = False
     #: The client's answer to "did you use a link or code": True, False or unknown.
     used_link_or_code: bool | None = None
     #: Slots the client could not or would not answer, even when asked again.
@@ -202,6 +204,9 @@ def _judge_sources(
             t.decline.append(f"{what} within the last {profile.lookback_months} months")
         else:
             t.escalate.append(f"{what}, older than {profile.lookback_months} months")
+    if facts.prior_contact_unsure and facts.prior_contact is not True:
+        t.rule("R3")
+        t.escalate.append("client is unsure whether someone from the firm contacted them")
     if facts.prior_contact is True:
         t.rule("R3")
         t.decline.append("client says someone from the firm or acting for it contacted them")

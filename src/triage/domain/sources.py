@@ -1221,8 +1221,26 @@ def find_referral_codes(text: str, profile: CompanyProfile) -> list[tuple[str, s
     return found
 
 
+#: "Maybe", not "I don't know": a hedged answer to a yes/no question a person should look at.
+_UNSURE = re.compile(
+    r"\b(maybe|perhaps|possibly|probably|i think so|i believe so|might have|may have|not sure"
+    r"|vielleicht|wahrscheinlich|ich glaube|nicht sicher|peut etre|probablement|je crois|pas sur"
+    r"|quizas|tal vez|a lo mejor|creo que si|no estoy seguro|forse|probabilmente|credo di si"
+    r"|non sono sicuro|talvez|provavelmente|acho que sim|misschien|waarschijnlijk|ik denk het"
+    r"|niet zeker|chyba|moze|prawdopodobnie|kanske|troligen|jag tror det|inte saker"
+    r"|может быть|возможно|наверное|кажется|не уверен|можливо|мабуть|здається)\b"
+)
+
+
+def is_hedged(text: str) -> bool:
+    """Whether an answer is a "maybe" rather than a yes, a no or an "I don't know"."""
+    return bool(_UNSURE.search(fold(text)))
+
+
 def answer_yes_no(text: str) -> bool | None:
-    """A plain yes or no in any supported language; None when neither or both."""
+    """A plain yes or no in any supported language; None when neither, both, or a maybe."""
+    if is_hedged(text):
+        return None  # "not sure" holds "sure"; "chyba tak" is a maybe, not a yes
     words = set(fold(text).split())
     yes, no = bool(words & _YES), bool(words & _NO)
     if yes == no:

@@ -23,6 +23,7 @@ from triage.domain.sources import (
     answer_yes_no,
     classify_source,
     find_referral_codes,
+    is_hedged,
 )
 from triage.domain.territory import Gazetteer, ResidenceFinding, classify_residence
 from triage.domain.text import has_content
@@ -155,6 +156,7 @@ class Findings:
     referral_codes: tuple[tuple[str, str], ...]
     prior_contact: bool | None
     used_link: bool | None
+    prior_unsure: bool = False
 
 
 class Engine:
@@ -183,16 +185,21 @@ class Engine:
             for code, entry in find_referral_codes(text, self.profile):
                 codes.setdefault(code.upper(), (code, entry))
         prior = None
+        prior_unsure = False
         for text in state.slots.get("prior_contact", []):
             prior = answer_yes_no(text)
             if prior is None:
                 sig = classify_source(text, self.profile)
                 if sig.channel.value in ("firm_contact", "close_link", "influencer", "ad"):
                     prior = True
+                # "maybe", "I think so": not a no. "I don't know" alone stays unknown.
+                prior_unsure = prior is None and is_hedged(text)
         used = None
         for text in state.slots.get("referral", []):
             used = answer_yes_no(text)
-        return Findings(residence, source, service, tuple(codes.values()), prior, used)
+        return Findings(
+            residence, source, service, tuple(codes.values()), prior, used, prior_unsure
+        )
 
     def _facts(
         self, state: ConversationState, f: Findings, today: date, *, further: bool
@@ -220,6 +227,7 @@ class Engine:
             referral_codes=f.referral_codes,
             crm=crm,
             prior_contact=f.prior_contact,
+            prior_contact_unsure=f.prior_unsure,
             used_link_or_code=f.used_link,
             unresolved=tuple(state.unresolved),
             further_service=further,
@@ -354,6 +362,10 @@ class Engine:
 
     def _wanted(self, state: ConversationState, slot: str, at: datetime) -> bool:
         step = self.flow.step(slot)
+        if slot == "source" and not state.asked.get(slot, 0) and slot not in state.unresolved:
+            # The open question is always asked once, even after a volunteered mention: the
+            # client's answer to it is the evidence (DOMAIN.md R4, section 5).
+            return True
         if slot in state.slots or slot in state.unresolved or state.asked.get(slot, 0):
             return False
         if step.required:
