@@ -266,3 +266,60 @@ async def test_triage_run_stops_cleanly_on_sigterm(tg: TelegramSandbox, tmp_path
     assert proc.stderr is not None
     lines = [json.loads(line) for line in proc.stderr.read().splitlines() if line.startswith("{")]
     assert any(line["event"] == "triage stopped" for line in lines)
+
+
+def _msg(chat: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "message_id": 900 + chat,
+        "date": 1764662400,
+        "chat": {"id": chat, "type": "private", "first_name": "C"},
+        "from": {"id": chat, "is_bot": False, "first_name": "C", "language_code": "en"},
+        **extra,
+    }
+
+
+async def test_whatever_telegram_delivers_gets_an_answer_or_is_ignored(
+    tg: TelegramSandbox, app: TriageApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    sticker = {
+        "file_id": "s1",
+        "file_unique_id": "s1",
+        "type": "regular",
+        "width": 1,
+        "height": 1,
+        "is_animated": False,
+        "is_video": False,
+    }
+    photo = [{"file_id": "p1", "file_unique_id": "p1", "width": 1, "height": 1}]
+    voice = {"file_id": "v1", "file_unique_id": "v1", "duration": 2}
+    await tg.push_update({"message": _msg(601, sticker=sticker)})
+    await tg.push_update({"message": _msg(602, photo=photo, caption="this is me")})
+    await tg.push_update({"message": _msg(603, voice=voice)})
+    await tg.push_update({"message": _msg(604, text="hi", some_future_field={"x": 1})})
+    await tg.push_update({"edited_message": {**_msg(605, text="edited"), "edit_date": 1}})
+    group = _msg(606, text="hello group")
+    group["chat"] = {"id": -1006, "type": "supergroup", "title": "Crypto chat"}
+    await tg.push_update({"message": group})
+    post = {"message_id": 1, "date": 1, "chat": {"id": -1007, "type": "channel"}, "text": "x"}
+    await tg.push_update({"channel_post": post})
+    # Private messages without words get the first question (asked again later, never silence).
+    for chat in (601, 602, 603, 604):
+        sent = await texts(tg, chat, 2)
+        assert "How did you" in sent[1]
+    await tg.wait_until(lambda: not tg.pending_updates, timeout=15)
+    assert tg.sent(605) == [] and tg.sent(-1006) == [] and tg.sent(-1007) == []
+    assert not [r for r in caplog.records if r.levelno >= 40], "no error or traceback logged"
+
+
+async def test_an_english_intake_through_a_referral_deep_link_is_declined(
+    tg: TelegramSandbox, app: TriageApp
+) -> None:
+    await tg.push_start(user_id=608, payload="NW-7Q2K", language_code="en")
+    await texts(tg, 608, 2)
+    for text in ("my friend sent me a link", "Dublin", "swap BTC to ETH"):
+        await tg.push_text(user_id=608, text=text, language_code="en")
+        await texts(tg, 608, 1)
+    state = await app.store.state("telegram", "608")
+    assert state is not None and state.inquiries[0].outcome == "DECLINE"
+    assert any("NW-7Q2K" in r for r in state.inquiries[0].reasons)
+    assert "not able to take your request further" in tg.sent(608)[-1]["text"]

@@ -91,6 +91,10 @@ def _key(message: Message) -> str:
 def build_router(on_event: InboundHandler) -> Router:
     """A fresh router translating Telegram updates into engine events."""
     router = Router(name="triage-telegram")
+    # Prospects talk to the bot one to one. In a group the bot would be talking to people who
+    # never asked it anything, so group and channel traffic is ignored (and never answered).
+    router.message.filter(F.chat.type == "private")
+    router.callback_query.filter(F.message.chat.type == "private")
 
     @router.message(CommandStart())
     async def on_start(message: Message, command: CommandObject) -> None:
