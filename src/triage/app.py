@@ -65,7 +65,7 @@ class TriageApp:
         dispatcher_config: Any = None,
     ) -> None:
         from triage.channels.telegram import build_bot, build_dispatcher
-        from triage.outbox.dispatcher import Dispatcher
+        from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
         from triage.outbox.scheduler import OutboxScheduler
         from triage.store.conversations import ConversationStore
         from triage.store.db import make_engine, make_sessionmaker
@@ -96,7 +96,8 @@ class TriageApp:
             self.sessions,
             senders=senders,
             engine=self.engine,
-            config=dispatcher_config,
+            config=dispatcher_config
+            or DispatcherConfig(lease_seconds=settings.outbox_lease_seconds),
             name=settings.worker_id or None,
             metrics=self.metrics,
             # A blocked sales reply gets a notice in its Slack thread, committed with the verdict.

@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     outbox_interval_seconds: float = Field(
         default=1.0, gt=0, description="How often the dispatcher drains due outbox rows."
     )
+    outbox_lease_seconds: float = Field(
+        default=60.0,
+        gt=31,
+        description="How long a worker's claim on an outbox row lasts; a crashed worker's rows "
+        "are taken over after this (must exceed the 30 s send timeout).",
+    )
     worker_id: str = Field(
         default="", description="Name of this worker in outbox leases (default: host:pid)."
     )

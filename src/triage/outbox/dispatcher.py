@@ -348,7 +348,7 @@ class Dispatcher:
             log.exception("outbox row %s: sender raised an unexpected error", row.id)
             await self._failed(row, key=key, error=repr(exc), report=report)
         else:
-            await self._mark_sent(row, receipt)
+            await self._mark_sent_persistently(row, receipt)
             report.sent += 1
 
     # --- step 2: put back for later -----------------------------------------------------------
@@ -520,6 +520,31 @@ class Dispatcher:
         return judge(msg, facts, self._engine.profile)
 
     # --- step 5: mark ---------------------------------------------------------------------------
+
+    async def _mark_sent_persistently(self, claimed: _Claimed, receipt: SentReceipt) -> None:
+        """Record a send that happened, retrying while the database is away.
+
+        The message has reached the client: giving up here would leave the row `sending`, and
+        after its lease another drain would send it again. So the mark is retried with backoff
+        for as long as this worker's lease lasts (a crash of the process is the only window
+        left for a second send).
+        """
+        deadline = self._clock.monotonic() + self._config.lease_seconds * 0.9
+        delay = 0.1
+        for attempt in range(1, 61):
+            try:
+                await self._mark_sent(claimed, receipt)
+                return
+            except Exception:
+                if self._clock.monotonic() >= deadline or attempt == 60:
+                    raise
+                log.warning(
+                    "outbox row %s: sent, but recording it failed; retrying in %.1fs",
+                    claimed.id,
+                    delay,
+                )
+                await asyncio.sleep(delay * (0.5 + self._jitter() / 2))
+                delay = min(delay * 2, 5.0)
 
     def _count_error(self, channel: str, kind: str) -> None:
         if self._metrics is not None:
