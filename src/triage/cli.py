@@ -83,6 +83,27 @@ def demo(
     raise typer.Exit(run_demo(file, out))
 
 
+@app.command()
+def chat(
+    language: Annotated[
+        str, typer.Option("--language", help="The client's Telegram language.")
+    ] = "en",
+    out: Annotated[Path, typer.Option("--out", help="Folder for the database.")] = Path(
+        "demo-out"
+    ),
+) -> None:
+    """Talk to the real bot as a Telegram client; act as sales or a compliance officer."""
+    from triage.chat import run_chat
+    from triage.config import load_profile
+    from triage.settings import DEFAULT_PROFILE
+
+    try:
+        profile = load_profile(DEFAULT_PROFILE)
+    except ConfigError as exc:
+        _fail(str(exc))
+    raise typer.Exit(run_chat(profile, out, language))
+
+
 def _report_checks(checks: list[object]) -> bool:
     from triage.check import Check
 

@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import shutil
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +27,7 @@ from sqlmodel import col, select
 
 from triage.app import TriageApp, build_engine
 from triage.config import read_yaml
-from triage.domain.profile import parse_profile
+from triage.domain.profile import CompanyProfile, parse_profile
 from triage.observability import configure_logging
 from triage.outbox.dispatcher import DispatcherConfig
 from triage.outbox.rows import OutboundRequest, enqueue
@@ -70,6 +70,101 @@ class Played:
     later: list[str] = field(default_factory=list)
 
 
+@contextlib.asynccontextmanager
+async def sandboxed_app(
+    profile: CompanyProfile, db: Path
+) -> AsyncIterator[tuple[TriageApp, TelegramSandbox, SlackSandbox]]:
+    """The real app on a SQLite file, talking to loopback Telegram and Slack servers."""
+    users = [
+        SlackUser(OFFICERS[0], "amira.officer", real_name="Amira (compliance)"),
+        SlackUser(OFFICERS[1], "jonas.officer", real_name="Jonas (compliance)"),
+        SlackUser(SALES_REP, "sam.sales", real_name="Sam (sales)"),
+    ]
+    channels = [SandboxChannel(SALES, "sales-leads"), SandboxChannel(COMPLIANCE, "compliance")]
+    async with TelegramSandbox() as tg, SlackSandbox(users=users, channels=channels) as slack:
+        settings = Settings(
+            telegram_token=tg.token,
+            telegram_api_base=tg.api_base,
+            database_url=f"sqlite+aiosqlite:///{db}",
+            http_port=0,
+            slack_bot_token=slack.bot_token,
+            slack_signing_secret=SIGNING_SECRET,
+            slack_api_base=slack.api_base,
+            slack_sales_channel=SALES,
+            slack_compliance_channel=COMPLIANCE,
+            compliance_users=",".join(OFFICERS),
+            outbox_interval_seconds=0.2,
+            log_format="text",
+        )
+        config = DispatcherConfig(per_chat_per_second=20.0, backoff_base_seconds=0.2)
+        app = TriageApp(settings, engine=build_engine(profile), dispatcher_config=config)
+        await app.start()
+        try:
+            yield app, tg, slack
+        finally:
+            await app.stop()
+
+
+async def settle(app: TriageApp) -> None:
+    """Drain until nothing is left to send (a reply may queue further staff cards)."""
+    for _ in range(50):
+        if not await app.drain_now():
+            return
+        await asyncio.sleep(0.1)
+
+
+async def thread_of(app: TriageApp, client_id: int, kind: str) -> SlackThread | None:
+    """The posted Slack card ("lead", "case", "decline") of a client, if any."""
+    async with app.sessions() as session:
+        return (
+            await session.exec(
+                select(SlackThread).where(
+                    SlackThread.client_id == client_id,
+                    SlackThread.kind == kind,
+                    col(SlackThread.ts).is_not(None),
+                )
+            )
+        ).first()
+
+
+async def post_to_app(app: TriageApp, request: Any) -> int:
+    """Deliver a signed Slack request to the running app's /slack/events; the HTTP status."""
+    url = f"http://127.0.0.1:{app.port}/slack/events"
+    return (await deliver(url, request)).status
+
+
+async def sales_reply_in_thread(
+    app: TriageApp, slack: SlackSandbox, client_id: int, text: str
+) -> str | None:
+    """A sales rep types a reply in the lead's Slack thread: the real path to the client."""
+    await settle(app)
+    thread = await thread_of(app, client_id, "lead")
+    if thread is None or thread.ts is None:
+        return None
+    event = slack.post_as_user(
+        channel=thread.channel, user=SALES_REP, text=text, thread_ts=thread.ts
+    )
+    status = await post_to_app(
+        app, event_request(event_callback_body(event), signing_secret=SIGNING_SECRET)
+    )
+    if status != 200:
+        return f"refused by the app ({status})"
+    for _ in range(50):
+        await app.drain_now()
+        async with app.sessions() as session:
+            row = (
+                await session.exec(
+                    select(Outbox)
+                    .where(Outbox.client_id == client_id, Outbox.sender == "sales")
+                    .order_by(col(Outbox.id).desc())
+                )
+            ).first()
+        if row is not None and row.status not in ("pending", "sending"):
+            return row.status
+        await asyncio.sleep(0.1)
+    return "pending"
+
+
 class Demo:
     """Plays scenario files through the real app and the sandboxes."""
 
@@ -88,41 +183,14 @@ class Demo:
             shutil.rmtree(self.out)
         self.out.mkdir(parents=True)
         db = self.out / "triage.db"
-        users = [
-            SlackUser(OFFICERS[0], "amira.officer", real_name="Amira (compliance)"),
-            SlackUser(OFFICERS[1], "jonas.officer", real_name="Jonas (compliance)"),
-            SlackUser(SALES_REP, "sam.sales", real_name="Sam (sales)"),
-        ]
-        channels = [SandboxChannel(SALES, "sales-leads"), SandboxChannel(COMPLIANCE, "compliance")]
-        async with TelegramSandbox() as tg, SlackSandbox(users=users, channels=channels) as slack:
-            settings = Settings(
-                telegram_token=tg.token,
-                telegram_api_base=tg.api_base,
-                database_url=f"sqlite+aiosqlite:///{db}",
-                http_port=0,
-                slack_bot_token=slack.bot_token,
-                slack_signing_secret=SIGNING_SECRET,
-                slack_api_base=slack.api_base,
-                slack_sales_channel=SALES,
-                slack_compliance_channel=COMPLIANCE,
-                compliance_users=",".join(OFFICERS),
-                outbox_interval_seconds=0.2,
-                log_format="text",
-            )
-            engine = build_engine(self.profile)
-            config = DispatcherConfig(per_chat_per_second=20.0, backoff_base_seconds=0.2)
-            app = TriageApp(settings, engine=engine, dispatcher_config=config)
-            await app.start()
-            try:
-                self.slack = slack
-                played = [
-                    await self._play(app, tg, sc, 7000 + i)
-                    for i, sc in enumerate(self.spec["scenarios"])
-                ]
-                await self._officer_decides(app, played)
-                await self._settle(app)
-            finally:
-                await app.stop()
+        async with sandboxed_app(self.profile, db) as (app, tg, slack):
+            self.slack = slack
+            played = [
+                await self._play(app, tg, sc, 7000 + i)
+                for i, sc in enumerate(self.spec["scenarios"])
+            ]
+            await self._officer_decides(app, played)
+            await settle(app)
             self._report(played, slack)
         return await self._evidence(db, played)
 
@@ -204,7 +272,7 @@ class Demo:
         send = item["send"]
         assert p.client_id is not None
         if send.get("from") == "sales" and send.get("reply") and "at" not in send:
-            relayed = await self._sales_reply_in_thread(app, p.client_id, str(send["text"]))
+            relayed = await sales_reply_in_thread(app, self.slack, p.client_id, str(send["text"]))
             if relayed is not None:
                 return f"sales reply in the Slack thread -> {relayed}"
         due = None
@@ -231,60 +299,13 @@ class Demo:
         # The reason is in the gate's table below; here the verdict alone.
         return f"{request.sender} {request.kind} -> {status.split(' (')[0]}"
 
-    async def _thread(self, app: TriageApp, client_id: int, kind: str) -> SlackThread | None:
-        async with app.sessions() as session:
-            return (
-                await session.exec(
-                    select(SlackThread).where(
-                        SlackThread.client_id == client_id,
-                        SlackThread.kind == kind,
-                        col(SlackThread.ts).is_not(None),
-                    )
-                )
-            ).first()
-
-    async def _post(self, app: TriageApp, request: Any) -> int:
-        url = f"http://127.0.0.1:{app.port}/slack/events"
-        return (await deliver(url, request)).status
-
-    async def _sales_reply_in_thread(
-        self, app: TriageApp, client_id: int, text: str
-    ) -> str | None:
-        """A sales rep types a reply in the lead's Slack thread: the real path to the client."""
-        await self._settle(app)
-        thread = await self._thread(app, client_id, "lead")
-        if thread is None or thread.ts is None:
-            return None
-        event = self.slack.post_as_user(
-            channel=thread.channel, user=SALES_REP, text=text, thread_ts=thread.ts
-        )
-        status = await self._post(
-            app, event_request(event_callback_body(event), signing_secret=SIGNING_SECRET)
-        )
-        if status != 200:
-            return f"refused by the app ({status})"
-        for _ in range(50):
-            await app.drain_now()
-            async with app.sessions() as session:
-                row = (
-                    await session.exec(
-                        select(Outbox)
-                        .where(Outbox.client_id == client_id, Outbox.sender == "sales")
-                        .order_by(col(Outbox.id).desc())
-                    )
-                ).first()
-            if row is not None and row.status not in ("pending", "sending"):
-                return row.status
-            await asyncio.sleep(0.1)
-        return "pending"
-
     async def _officer_decides(self, app: TriageApp, played: list[Played]) -> None:
         """A salesperson, then a compliance officer, press "Approve" on an escalated case."""
-        await self._settle(app)
+        await settle(app)
         for p in played:
             if p.decision != "ESCALATE" or p.client_id is None:
                 continue
-            thread = await self._thread(app, p.client_id, "case")
+            thread = await thread_of(app, p.client_id, "case")
             if thread is None or thread.ts is None:
                 continue
             card = self.slack.message(thread.channel, thread.ts)
@@ -300,7 +321,7 @@ class Demo:
                     message=card,
                     response_url=url(channel=thread.channel, message_ts=thread.ts, user=user),
                 )
-                await self._post(app, interaction_request(click, signing_secret=SIGNING_SECRET))
+                await post_to_app(app, interaction_request(click, signing_secret=SIGNING_SECRET))
                 views = self.slack.records("views", since=mark)
                 if not views:
                     self.decisions.append(
@@ -314,22 +335,14 @@ class Demo:
                 submit = view_submission_payload(
                     user_id=user, values={"reason": {"text": reason}}, view=views[-1]["view"]
                 )
-                await self._post(app, interaction_request(submit, signing_secret=SIGNING_SECRET))
-                await self._settle(app)
+                await post_to_app(app, interaction_request(submit, signing_secret=SIGNING_SECRET))
+                await settle(app)
                 now = self.slack.message(thread.channel, thread.ts) or {}
                 self.decisions.append(
                     f"{p.sid}: officer {user} approved as EU restricted, reason given; card now "
                     f"reads: {str(now.get('text', ''))[:160]}"
                 )
             return
-
-    async def _settle(self, app: TriageApp) -> None:
-        for _ in range(50):
-            if not await app.drain_now():
-                return
-            await asyncio.sleep(0.1)
-
-    # --- what happened ----------------------------------------------------------------------
 
     def _report(self, played: list[Played], slack: SlackSandbox) -> None:
         table = Table(title="Telegram clients: the decision on each inquiry", show_lines=True)
