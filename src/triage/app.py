@@ -171,13 +171,7 @@ class TriageApp:
 
     def kick_outbox(self) -> None:
         """Drain now rather than at the next tick (a reply should not wait a second)."""
-        from triage.outbox.scheduler import JOB_ID
-
-        sched = self.outbox.apscheduler
-        if sched.running:
-            with contextlib.suppress(Exception):
-                sched.modify_job(JOB_ID, next_run_time=datetime.now(UTC))
-                sched.wakeup()
+        self.outbox.request_drain()
 
     async def drain_now(self) -> int:
         """Drain the outbox once, here and now (the demo, tests); how many rows were claimed."""

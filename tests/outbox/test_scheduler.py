@@ -10,7 +10,7 @@ from apscheduler.jobstores.memory import MemoryJobStore  # type: ignore[import-u
 
 from tests.outbox.conftest import NON_EU, converse, rows
 from triage.flows.engine import Engine
-from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
+from triage.outbox.dispatcher import Dispatcher, DispatcherConfig, DrainReport
 from triage.outbox.scheduler import JOB_ID, OutboxScheduler
 from triage.outbox.senders import Delivery, SentReceipt
 from triage.outbox.testing import ManualClock, RecordingSender
@@ -103,3 +103,39 @@ async def test_shutdown_waits_for_the_drain_in_progress(
     assert [d.outbox_id for d in sender.sent] == [first.id]
     assert first.status == "sent"  # marked, not cut off between send and mark
     assert all(r.status == "pending" for r in rest)  # no drain started after shutdown began
+
+
+async def test_a_drain_requested_during_a_drain_runs_right_after_it(
+    sessions: SessionFactory,
+    engine: Engine,
+) -> None:
+    """A reply queued while the dispatcher is busy goes out after that drain, not a tick later."""
+    calls: list[int] = []
+    gate = asyncio.Event()
+
+    class SlowDispatcher(Dispatcher):
+        async def drain(self, **kwargs: object) -> DrainReport:  # type: ignore[override]
+            calls.append(len(calls))
+            if len(calls) == 1:
+                await gate.wait()
+            return DrainReport()
+
+    sched = OutboxScheduler(
+        SlowDispatcher(sessions, senders={"telegram": RecordingSender()}, engine=engine),
+        interval_seconds=3600,
+    )
+    sched.start()
+    try:
+        for _ in range(100):
+            if calls:
+                break
+            await asyncio.sleep(0.01)
+        sched.request_drain()  # the first drain is still running
+        gate.set()
+        for _ in range(200):
+            if len(calls) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        assert len(calls) == 2
+    finally:
+        await sched.shutdown()

@@ -1281,12 +1281,33 @@ def _channel_pattern(channel: str) -> re.Pattern[str]:
     return re.compile(r"\b(?:" + "|".join(parts) + r")\b")
 
 
-@lru_cache(maxsize=1024)
-def _name_pattern(name: str) -> re.Pattern[str] | None:
-    key = fold(name)
+_ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+@lru_cache(maxsize=65536)
+def _name_key(name: str) -> str:
+    """A register or close-link name folded once (profiles hold thousands of them)."""
+    return fold(name)
+
+
+def _find_name(name: str, sentence: str) -> int | None:
+    """Where a name stands in a folded sentence as whole words, or None.
+
+    A plain search rather than one compiled pattern per name: a register of 1,000 entries
+    would otherwise compile thousands of patterns, more than `re` keeps cached.
+    """
+    key = _name_key(name)
     if len(key) < 2:
         return None
-    return re.compile(rf"(?<![a-z0-9]){re.escape(key)}(?![a-z0-9])")
+    start = 0
+    while (i := sentence.find(key, start)) >= 0:
+        j = i + len(key)
+        if (i == 0 or sentence[i - 1] not in _ASCII_ALNUM) and (
+            j == len(sentence) or sentence[j] not in _ASCII_ALNUM
+        ):
+            return i
+        start = i + 1
+    return None
 
 
 def _names_firm(profile: CompanyProfile, sentence: str) -> bool:
@@ -1307,11 +1328,19 @@ def _entry_names(entry: MarketingEntry) -> list[str]:
     return [n for n in entry.names if fold(n)]
 
 
+@lru_cache(maxsize=256)
+def _prefixes(sentence: str) -> frozenset[str]:
+    return frozenset(w[:2] for w in sentence.split())
+
+
 def _fuzzy_name_hit(name: str, sentence: str) -> bool:
     """A distinctive register name written with a typo ("Cripto Klara", "Web 3 Sumit")."""
-    key = fold(name)
+    key = _name_key(name)
     parts = key.split()
     if len(key) < 8 or any(len(w) < 3 for w in parts):
+        return False
+    # Cheap first: a typo rarely changes the first two letters of every word of a name.
+    if not any(w[:2] in _prefixes(sentence) for w in parts):
         return False
     size = len(parts)
     words = sentence.split()
@@ -1390,11 +1419,10 @@ def classify_source(text: str, profile: CompanyProfile) -> SourceFinding:
         # 1. Closely linked entities (R10): by name, typos tolerated for long names.
         for link in profile.close_links:
             for name in (link.name, *link.aliases):
-                pat = _name_pattern(name)
-                m = pat.search(sentence) if pat else None
-                if m is None and not _fuzzy_name_hit(name, plain):
+                at = _find_name(name, sentence)
+                if at is None and not _fuzzy_name_hit(name, plain):
                     continue
-                before = _before(sentence, m.start()) if m else []
+                before = _before(sentence, at) if at is not None else []
                 signals.append(
                     SourceSignal(Channel.CLOSE_LINK, link.name, 0.9, _negated(before), hedged)
                 )
@@ -1403,11 +1431,10 @@ def classify_source(text: str, profile: CompanyProfile) -> SourceFinding:
         # 2. The register: entries named in the client's words.
         for entry in profile.marketing:
             for name in _entry_names(entry):
-                pat = _name_pattern(name)
-                m = pat.search(sentence) if pat else None
-                if m is None and not _fuzzy_name_hit(name, plain):
+                at = _find_name(name, sentence)
+                if at is None and not _fuzzy_name_hit(name, plain):
                     continue
-                before = _before(sentence, m.start()) if m else []
+                before = _before(sentence, at) if at is not None else []
                 signals.append(_entry_signal(entry, name, _negated(before), hedged, 0.9))
                 matched_entries.add(entry.id)
                 break

@@ -35,6 +35,7 @@ class OutboxScheduler:
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopping = False
+        self._again = False
         #: Counts of everything drained since start (for logs and tests).
         self.total = DrainReport()
         self.runs = 0
@@ -54,13 +55,34 @@ class OutboxScheduler:
             return
         self._idle.clear()
         try:
-            report = await self._dispatcher.drain(stop=lambda: self._stopping)
-            self.total.add(report)
-            self.runs += 1
-            if report.claimed:
-                log.info("outbox drained: %s", report)
+            while True:
+                self._again = False
+                report = await self._dispatcher.drain(stop=lambda: self._stopping)
+                self.total.add(report)
+                self.runs += 1
+                if report.claimed:
+                    log.info("outbox drained: %s", report)
+                # Rows queued while this drain ran were asked for now, not at the next tick.
+                if not self._again or self._stopping:
+                    break
         finally:
             self._idle.set()
+
+    def request_drain(self) -> None:
+        """Drain as soon as possible: now when idle, or right after the drain in progress.
+
+        APScheduler skips a run while one is going (max_instances=1), so a request made during
+        a drain would otherwise wait for the next tick.
+        """
+        if not self._scheduler.running or self._stopping:
+            return
+        if not self._idle.is_set():
+            self._again = True
+            return
+        job = self._scheduler.get_job(JOB_ID)
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC))
+            self._scheduler.wakeup()
 
     def start(self) -> None:
         """Schedule the drain job (first run now); call from inside the running event loop."""
