@@ -325,7 +325,7 @@ class _Params:
 
 
 class _EntityParseError(Exception):
-    pass
+    """Text that Telegram's parse_mode would refuse ("can't parse entities")."""
 
 
 def _utf16_len(text: str) -> int:
