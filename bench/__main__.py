@@ -138,12 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     quiet_logs()
     started = time.perf_counter()
     info = machine()
+    code = code_state()  # before the run: other work may land while it runs
     with tempfile.TemporaryDirectory(prefix="triage-bench-", dir=args.work_dir) as tmp:
         cfg = config(args, Path(tmp))
         outcome = asyncio.run(run_items(cfg, names, args.profile))
     header = {
         "machine": info["summary"],
-        "code": code_state(),
+        "code": code,
         "date": now_iso(),
         "command": "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
         "mode": "quick" if cfg.quick else "full",
