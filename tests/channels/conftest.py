@@ -20,6 +20,7 @@ import pytest
 from aiohttp import web
 from sqlmodel import col, func, select
 
+from tests.outbox.conftest import EU, NON_EU, UNDECIDED  # noqa: F401 - shared scripts
 from tests.store.conftest import backend, db_engine, db_url, sessions  # noqa: F401 - fixtures
 from triage.channels.slack import MAX_BODY, SlackChannel
 from triage.flows.engine import ClientEvent, ConversationState, Engine
@@ -51,27 +52,6 @@ OFFICER_2 = "U0OFFICER2"
 SALES_USER = "U0SALES01"
 INTRUDER = "U0INTRUDE"
 OTHER_TEAM = "T0OTHER"
-
-NON_EU = (
-    "/start",
-    "I found you by searching on Google",
-    "I live in Singapore",
-    "I want custody of my bitcoin",
-)
-EU = (
-    "/start",
-    "I found you by searching on Google",
-    "I live in Germany",
-    "I want custody of my bitcoin",
-    "No, never",
-)
-UNDECIDED = (
-    "/start",
-    "I found you by searching on Google",
-    "don't know",
-    "no idea",
-    "I want custody of my bitcoin",
-)
 
 _updates = count(1)
 
