@@ -425,6 +425,44 @@ async def test_webhook_wrong_or_missing_secret_is_refused_and_retried(
     assert info.last_error_message == "Wrong response from the webhook: 401 Unauthorized"
 
 
+async def test_webhook_delivers_chats_in_parallel_and_each_chat_in_order(
+    tg: TelegramSandbox, bot: Bot
+) -> None:
+    running: list[int] = []
+    most = 0
+    seen: dict[int, list[str]] = {}
+
+    async def slow(request: web.Request) -> web.Response:
+        nonlocal most
+        update = await request.json()
+        chat = update["message"]["chat"]["id"]
+        assert chat not in running, "two updates of one chat were delivered at once"
+        running.append(chat)
+        most = max(most, len(running))
+        await asyncio.sleep(0.03)
+        seen.setdefault(chat, []).append(update["message"]["text"])
+        running.remove(chat)
+        return web.Response(text="{}", content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/hook", slow)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        await bot.set_webhook(f"http://127.0.0.1:{runner.addresses[0][1]}/hook", max_connections=3)
+        for i in range(4):
+            for chat in (601, 602, 603, 604):
+                await tg.push_text(user_id=chat, text=f"{chat}-{i}")
+        await tg.wait_deliveries(16)
+        await tg.wait_until(lambda: not tg.pending_updates)
+    finally:
+        await runner.cleanup()
+    assert seen == {chat: [f"{chat}-{i}" for i in range(4)] for chat in (601, 602, 603, 604)}
+    assert most == 3  # max_connections, as Telegram: never more at once
+
+
 async def test_unreachable_webhook_is_recorded(tg: TelegramSandbox, bot: Bot) -> None:
     async with webhook_app(bot, build_router(), secret=None) as url:
         pass  # bound, then closed: nothing listens on that port any more

@@ -248,6 +248,19 @@ class TelegramSender:
         return SentReceipt(message_id=",".join(ids))
 
 
+def _chat_of(update: Update) -> object:
+    """The chat an update belongs to (its lane: one chat's updates are handled in order)."""
+    message = update.message or update.edited_message or update.channel_post
+    if message is not None:
+        return ("chat", message.chat.id)
+    query = update.callback_query
+    if query is not None:
+        if query.message is not None:
+            return ("chat", query.message.chat.id)
+        return ("user", query.from_user.id)
+    return ("update", update.update_id)
+
+
 class TelegramPoller:
     """Long polling that confirms an update only after it was stored (or deliberately skipped)."""
 
@@ -258,8 +271,11 @@ class TelegramPoller:
         dispatcher: Dispatcher,
         timeout: int = 25,
         max_backoff: float = 30.0,
+        parallel: int = 16,
     ) -> None:
         self._bot = bot
+        #: How many chats of one getUpdates batch are handled at once.
+        self._parallel = max(1, parallel)
         self._dp = dispatcher
         self._timeout = timeout
         self._max_backoff = max_backoff
@@ -294,7 +310,7 @@ class TelegramPoller:
         return list(fetch.result())
 
     async def run(self) -> None:
-        """Poll until stopped. Each update is handled before the next offset is requested."""
+        """Poll until stopped. A batch is stored before the next offset is requested."""
         backoff = 1.0
         while not self._stop.is_set():
             try:
@@ -313,10 +329,38 @@ class TelegramPoller:
                 await self._sleep(backoff + random.uniform(0, backoff / 2))
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
-            for update in updates:
-                if not await self._handle(update):
-                    return
-                self._offset = update.update_id + 1
+            if not await self._handle_batch(updates):
+                return
+
+    async def _handle_batch(self, updates: list[Update]) -> bool:
+        """Store a getUpdates batch: chats in parallel, each chat's updates in order.
+
+        The offset then moves past the longest run of stored updates (in Telegram's order), so
+        an update that was not stored is fetched again; those stored after it come back too
+        and are recognised as redeliveries. False when asked to stop before all were stored.
+        """
+        lanes: dict[object, list[Update]] = {}
+        for update in updates:
+            lanes.setdefault(_chat_of(update), []).append(update)
+        stored: set[int] = set()
+        limit = asyncio.Semaphore(self._parallel)
+
+        async def lane(items: list[Update]) -> None:
+            async with limit:
+                for update in items:
+                    if not await self._handle(update):
+                        return
+                    stored.add(update.update_id)
+
+        if len(lanes) == 1:
+            await lane(updates)
+        else:
+            await asyncio.gather(*(lane(items) for items in lanes.values()))
+        for update in updates:
+            if update.update_id not in stored:
+                return False
+            self._offset = update.update_id + 1
+        return True
 
     async def _handle(self, update: Update) -> bool:
         """Handle one update until it is stored; False when asked to stop before that."""

@@ -8,7 +8,8 @@
 
 It plays both sides of Telegram. Towards the bot it answers getMe, getUpdates (long polling with
 offset, limit and allowed_updates; one poller at a time), setWebhook / deleteWebhook /
-getWebhookInfo with webhook delivery (secret token header, bounded retries), sendMessage,
+getWebhookInfo with webhook delivery (secret token header, bounded retries, up to
+max_connections requests at once, one chat at a time and in order), sendMessage,
 editMessageText, editMessageReplyMarkup, answerCallbackQuery, deleteMessage, sendChatAction,
 set/get/deleteMyCommands and getChat, with Telegram's JSON shapes and errors. Towards the test
 (or the demo, or `triage chat` in another process) it offers a control API, as Python methods
@@ -179,6 +180,20 @@ class _Fault:
     delay: float
     disconnect: bool
     raw_body: str | None
+
+
+def _update_chat(update: dict[str, Any]) -> object:
+    """The chat an update belongs to (webhook delivery keeps one chat's updates in order)."""
+    for key in ("message", "edited_message", "channel_post", "edited_channel_post"):
+        if isinstance(update.get(key), dict):
+            return ("chat", update[key].get("chat", {}).get("id"))
+    query = update.get("callback_query")
+    if isinstance(query, dict):
+        message = query.get("message")
+        if isinstance(message, dict):
+            return ("chat", message.get("chat", {}).get("id"))
+        return ("user", query.get("from", {}).get("id"))
+    return ("update", update.get("update_id"))
 
 
 @dataclass
@@ -725,8 +740,9 @@ class TelegramSandbox:
 
     Bind with `async with TelegramSandbox() as tg:` or `await tg.start()` / `await tg.stop()`;
     `tg.api_base` goes to aiogram's `TelegramAPIServer.from_base`. `port=0` picks a free port.
-    Webhook retries wait `webhook_retry_delay * 2**(attempt - 1)` seconds between at most
-    `webhook_max_attempts` attempts (Telegram's own pauses are far longer). `clock` is the
+    Webhook retries wait `webhook_retry_delay * 2**(attempt - 1)` seconds, at most
+    `webhook_max_retry_delay` when given, between at most `webhook_max_attempts` attempts
+    (Telegram's own pauses are far longer). `clock` is the
     monotonic clock the rate limits use; tests may pass a controllable one.
     """
 
@@ -742,6 +758,7 @@ class TelegramSandbox:
         webhook_max_attempts: int = 5,
         webhook_retry_delay: float = 0.05,
         webhook_timeout: float = 10.0,
+        webhook_max_retry_delay: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         bot_id, sep, secret = token.partition(":")
@@ -759,6 +776,7 @@ class TelegramSandbox:
         }
         self._webhook_max_attempts = max(1, webhook_max_attempts)
         self._webhook_retry_delay = webhook_retry_delay
+        self._webhook_max_retry_delay = webhook_max_retry_delay
         self._webhook_timeout = webhook_timeout
         self._clock = clock
 
@@ -1977,23 +1995,55 @@ class TelegramSandbox:
     # ------------------------------------------------------------------ internals: webhook
 
     async def _webhook_loop(self) -> None:
-        while True:
-            async with self._cond:
-                await self._cond.wait_for(
-                    lambda: self._closing or (self._webhook is not None and bool(self._queue))
-                )
-                if self._closing:
-                    return
-                pending = self._queue[0]
-                self._delivering = True
+        """Deliver queued updates as Telegram does: up to `max_connections` requests at once.
+
+        One chat's updates go one at a time and in order (the next waits for the previous
+        one's 2xx or its last attempt); different chats' updates are delivered in parallel.
+        """
+        in_flight: dict[int, object] = {}  # id(pending) -> its chat
+
+        def startable() -> list[_Pending]:
+            hook = self._webhook
+            if hook is None:
+                return []
+            room = max(1, hook.max_connections) - len(in_flight)
+            busy = set(in_flight.values())
+            chosen: list[_Pending] = []
+            for pending in self._queue:
+                if room <= 0:
+                    break
+                lane = _update_chat(pending.update)
+                if id(pending) in in_flight or lane in busy:
+                    busy.add(lane)  # a later update of this chat waits behind it
+                    continue
+                busy.add(lane)
+                chosen.append(pending)
+                room -= 1
+            return chosen
+
+        async def deliver(pending: _Pending) -> None:
+            done = False
             try:
                 done = await self._deliver(pending)
             finally:
                 async with self._cond:
-                    self._delivering = False
+                    in_flight.pop(id(pending), None)
+                    self._delivering = bool(in_flight)
                     if done:
                         self._queue = [p for p in self._queue if p is not pending]
                     self._cond.notify_all()
+
+        while True:
+            async with self._cond:
+                await self._cond.wait_for(lambda: self._closing or bool(startable()))
+                if self._closing:
+                    return
+                for pending in startable():
+                    in_flight[id(pending)] = _update_chat(pending.update)
+                    self._delivering = True
+                    task = asyncio.create_task(deliver(pending))
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
 
     async def _deliver(self, pending: _Pending) -> bool:
         """Deliver one update with bounded retries; False if the webhook went away meanwhile."""
@@ -2021,8 +2071,14 @@ class TelegramSandbox:
                 hook.last_error_message = error or "Wrong response from the webhook"
                 self._cond.notify_all()
             if attempt < self._webhook_max_attempts:
-                await self._pause(self._webhook_retry_delay * 2 ** (attempt - 1))
+                await self._pause(self._retry_delay(attempt))
         return True  # Telegram gives up after a bounded number of attempts
+
+    def _retry_delay(self, attempt: int) -> float:
+        """The pause after the `attempt`-th failed delivery (exponential, capped if asked)."""
+        delay = self._webhook_retry_delay * 2.0 ** min(attempt - 1, 60)
+        cap = self._webhook_max_retry_delay
+        return delay if cap is None else min(delay, cap)
 
     async def _post_update(
         self, hook: _Webhook, update: dict[str, Any]
