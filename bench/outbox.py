@@ -215,7 +215,9 @@ async def paced(cfg: Config, engine: Any) -> dict[str, Any]:
 
 async def limiter_alone(cfg: Config) -> dict[str, Any]:
     """The RateLimiter by itself, offered more than it allows (sends cost nothing here), so
-    that the overall limit binds: `chats` chats with `rows` messages each, all due at once."""
+    that the overall limit binds: `chats` chats with `rows` messages each, all due at once.
+    Each send takes a slot (`reserve`) and then its token (`acquire_send`), as the dispatcher."""
+    from triage.outbox.clock import SystemClock
     from triage.outbox.ratelimit import RateLimiter
 
     limiter = RateLimiter(overall_per_second=30.0, per_chat_per_second=1.0)
@@ -226,9 +228,11 @@ async def limiter_alone(cfg: Config) -> dict[str, Any]:
 
     async def chat(c: int) -> None:
         for _ in range(rows):
-            slot = limiter.reserve(f"telegram:client:{c}", time.monotonic())
+            key = f"telegram:client:{c}"
+            slot = limiter.reserve(key, time.monotonic())
             if slot.wait > 0:
                 await asyncio.sleep(slot.wait)
+            await limiter.acquire_send(key, SystemClock())  # what the dispatcher does
             at = time.monotonic_ns()
             stamps.append(at)
             per_chat[c].append(at)

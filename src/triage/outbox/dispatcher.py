@@ -17,10 +17,17 @@ One row goes through these steps, each in a transaction of its own:
    client's facts *now* (the stored conversation state and the client row); the verdict, text and
    reason are appended to the client's audit chain and committed. Blocked and held rows stop
    here, never sent. Staff rows (channel "slack") are recorded without the client gate.
-4. **Send** through the channel's `ChannelSender`, outside any transaction.
+4. **Send** through the channel's `ChannelSender`, outside any transaction, right after the
+   rate limiter counts it (`RateLimiter.acquire_send`: the limits hold for the actual sends).
 5. **Mark** sent (with an "outbound_sent" event), or record the failure: a transient one is
    retried with exponential backoff and jitter (at least the server's `retry_after`) until
    `max_attempts`, then the row is `dead`; a permanent one is `dead` at once.
+
+The mark of a sent row is committed in the transaction that judges the next row of the batch
+(one commit per row instead of two), or on its own when the batch ends, before any pacing
+wait, and whenever that transaction fails. So a worker never sends a row while another row it
+sent is unmarked: the unmarked window is still one row per worker, from its send to the next
+judge's commit (a few milliseconds longer than a mark of its own).
 
 Delivery is at least once: a worker that dies between 4 and 5 leaves its row `sending`; after
 the lease expires another worker judges and sends it again. See `triage.outbox`.
@@ -160,6 +167,19 @@ class _Claimed:
     attempts: int
 
 
+@dataclass(frozen=True)
+class _Unmarked:
+    """A row that was sent and whose mark is not committed yet."""
+
+    claimed: _Claimed
+    receipt: SentReceipt
+    #: When the send returned (the row's `sent_at` and the "outbound_sent" event's time).
+    at: datetime
+    #: The same moment on the monotonic clock (the mark is retried for 90 % of the lease
+    #: from then).
+    monotonic: float
+
+
 def default_worker_name() -> str:
     """host:pid:random, unique per dispatcher instance."""
     return f"{socket.gethostname()[:80]}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -237,13 +257,26 @@ class Dispatcher:
         report = DrainReport()
         claimed = await self._claim()
         report.claimed = len(claimed)
+        unmarked: _Unmarked | None = None
         for row in claimed:
             try:
-                await self._process(row, report)
+                unmarked = await self._process(row, report, unmarked)
             except Exception:
-                # The row stays claimed and is taken again when its lease expires.
+                # `_process` recorded the previous row's send (or gave up on it, after retrying
+                # for most of its lease) before raising. This row stays claimed and is taken
+                # again when its lease expires.
+                unmarked = None
                 report.errors += 1
                 log.exception("outbox row %s: unexpected error, retried after the lease", row.id)
+        if unmarked is not None:
+            try:
+                await self._settle(unmarked, report)
+            except Exception:
+                report.errors += 1
+                log.exception(
+                    "outbox row %s: sent, but recording it failed; sent again after the lease",
+                    unmarked.claimed.id,
+                )
         return report
 
     async def _claim(self) -> list[_Claimed]:
@@ -254,6 +287,13 @@ class Dispatcher:
         # A chat's messages go out in order: a row waits while an earlier row of the same
         # client and channel is unfinished (waiting for a retry, paced, or being sent by another
         # worker). So a batch holds at most one row per chat, and no worker overtakes another.
+        #
+        # `earlier.due_at <= now` changes no answer: the candidate is due (`due_at <= now`) and
+        # an earlier row is due before it or at the same time (both branches of the OR), so
+        # every row the OR accepts is due by now too. It is there for the planner: without it
+        # PostgreSQL hashes every unfinished row of the outbox on each claim (each handed-off
+        # client keeps a follow-up pending for days: 100 k rows at 100 k clients, H7); with it
+        # the `(status, due_at)` index gives the due rows only.
         earlier = aliased(Outbox)
         earlier_unfinished = (
             select(earlier.id)
@@ -261,6 +301,7 @@ class Dispatcher:
                 earlier.client_id == Outbox.client_id,
                 earlier.channel == Outbox.channel,
                 col(earlier.status).in_(("pending", "sending")),
+                col(earlier.due_at) <= now,
                 or_(
                     col(earlier.due_at) < Outbox.due_at,
                     and_(col(earlier.due_at) == Outbox.due_at, col(earlier.id) < Outbox.id),
@@ -310,27 +351,61 @@ class Dispatcher:
             return f"{row.channel}:staff:{row.kind}"
         return f"{row.channel}:client:{row.client_id}"
 
-    async def _process(self, row: _Claimed, report: DrainReport) -> None:
+    async def _process(
+        self, row: _Claimed, report: DrainReport, unmarked: _Unmarked | None
+    ) -> _Unmarked | None:
+        """Take one row through pace, judge, send; the row if it was sent and is not marked yet.
+
+        `unmarked` (the previous row, sent) is marked in this row's judge transaction, or on
+        its own before any wait; it is never left unmarked when this returns or raises, except
+        when recording it failed for most of its lease (the exception says so).
+        """
         key = self._pace_key(row)
         if self._limiter is not None:
             slot = self._limiter.reserve(
                 key, self._clock.monotonic(), max_wait=self._config.max_inline_wait_seconds
             )
+            if unmarked is not None and (not slot.granted or slot.wait > 0):
+                # No waiting, nor deferring, with a sent row unmarked.
+                await self._settle(unmarked, report)
+                unmarked = None
             if not slot.granted:
                 await self._defer(row, slot.wait)
                 report.deferred += 1
-                return
+                return None
             if slot.wait > 0:
                 await self._clock.sleep(slot.wait)
-        judged = await self._judge(row)
+        try:
+            judged = await self._judge(row, unmarked)
+        except Exception:
+            if unmarked is None:
+                raise
+            # The previous row's mark rolled back with this verdict (the database went away,
+            # or the verdict failed): record it on its own, retried while the database is
+            # away, then judge this row once more, alone.
+            log.warning(
+                "outbox row %s: judging it with the mark of row %s failed; marking on its own",
+                row.id,
+                unmarked.claimed.id,
+                exc_info=True,
+            )
+            await self._settle(unmarked, report)
+            judged = await self._judge(row)
+        else:
+            if unmarked is not None:
+                report.sent += 1
+                if self._metrics is not None:
+                    self._metrics.sent.labels(unmarked.claimed.channel).inc()
         if isinstance(judged, str):
             setattr(report, judged, getattr(report, judged) + 1)
-            return
+            return None
         try:
-            receipt = await asyncio.wait_for(
-                self._senders[row.channel].send(judged),
-                timeout=self._config.send_timeout_seconds,
-            )
+            if self._limiter is not None:
+                # Counted at the moment of sending: nothing is awaited between this and the
+                # send (asyncio.timeout runs the send in this task, with no loop turn first).
+                await self._limiter.acquire_send(key, self._clock)
+            async with asyncio.timeout(self._config.send_timeout_seconds):
+                receipt = await self._senders[row.channel].send(judged)
         except TransientSendError as exc:
             self._count_error(row.channel, "transient")
             await self._failed(
@@ -348,8 +423,15 @@ class Dispatcher:
             log.exception("outbox row %s: sender raised an unexpected error", row.id)
             await self._failed(row, key=key, error=repr(exc), report=report)
         else:
-            await self._mark_sent_persistently(row, receipt)
-            report.sent += 1
+            return _Unmarked(row, receipt, self._clock.now(), self._clock.monotonic())
+        return None
+
+    async def _settle(self, unmarked: _Unmarked, report: DrainReport) -> None:
+        """Mark a sent row in a transaction of its own (retried while the database is away)."""
+        await self._mark_sent_persistently(unmarked)
+        report.sent += 1
+        if self._metrics is not None:
+            self._metrics.sent.labels(unmarked.claimed.channel).inc()
 
     # --- step 2: put back for later -----------------------------------------------------------
 
@@ -375,12 +457,22 @@ class Dispatcher:
 
     # --- step 3: judge and record ---------------------------------------------------------------
 
-    async def _judge(self, claimed: _Claimed) -> Delivery | str:
-        """Judge one claimed row and commit the verdict; a Delivery when it may be sent."""
+    async def _judge(self, claimed: _Claimed, unmarked: _Unmarked | None = None) -> Delivery | str:
+        """Judge one claimed row and commit the verdict; a Delivery when it may be sent.
+
+        `unmarked`, a row sent before, is marked sent in the same transaction (first, so that
+        this row's judge sees it sent: a sales reply cancels a follow-up behind it).
+        """
         now = self._clock.now()
         async with self._sessions() as session, session.begin():
+            # Client rows are locked in id order (two workers doing the same never deadlock).
+            if unmarked is not None and unmarked.claimed.client_id < claimed.client_id:
+                await self._record_sent(session, unmarked)
+                unmarked = None
             # The client row first, like every writer of the client's data (no deadlocks).
             client = await audit.lock_client(session, claimed.client_id)
+            if unmarked is not None:
+                await self._record_sent(session, unmarked)
             row = await session.get(
                 Outbox, claimed.id, with_for_update=True, populate_existing=True
             )
@@ -521,7 +613,7 @@ class Dispatcher:
 
     # --- step 5: mark ---------------------------------------------------------------------------
 
-    async def _mark_sent_persistently(self, claimed: _Claimed, receipt: SentReceipt) -> None:
+    async def _mark_sent_persistently(self, unmarked: _Unmarked) -> None:
         """Record a send that happened, retrying while the database is away.
 
         The message has reached the client: giving up here would leave the row `sending`, and
@@ -529,11 +621,15 @@ class Dispatcher:
         for as long as this worker's lease lasts (a crash of the process is the only window
         left for a second send).
         """
-        deadline = self._clock.monotonic() + self._config.lease_seconds * 0.9
+        claimed = unmarked.claimed
+        # From the send, not from now: a failed attempt to mark it with the next row's verdict
+        # may have taken a while already.
+        deadline = unmarked.monotonic + self._config.lease_seconds * 0.9
         delay = 0.1
         for attempt in range(1, 61):
             try:
-                await self._mark_sent(claimed, receipt)
+                async with self._sessions() as session, session.begin():
+                    await self._record_sent(session, unmarked)
                 return
             except Exception:
                 if self._clock.monotonic() >= deadline or attempt == 60:
@@ -550,39 +646,37 @@ class Dispatcher:
         if self._metrics is not None:
             self._metrics.channel_errors.labels(channel, kind).inc()
 
-    async def _mark_sent(self, claimed: _Claimed, receipt: SentReceipt) -> None:
-        if self._metrics is not None:
-            self._metrics.sent.labels(claimed.channel).inc()
-        now = self._clock.now()
+    async def _record_sent(self, session: AsyncSession, unmarked: _Unmarked) -> None:
+        """Mark a sent row inside the caller's transaction (with its "outbound_sent" event)."""
+        claimed, now = unmarked.claimed, unmarked.at
         sent = {
             "outbox_id": claimed.id,
             "attempt": claimed.attempts,
             "worker": self._name,
-            "message_id": receipt.message_id,
+            "message_id": unmarked.receipt.message_id,
         }
-        async with self._sessions() as session, session.begin():
-            # The append locks the client row first, like every writer of the client's data.
-            await audit.append(session, claimed.client_id, "outbound_sent", sent, at=now)
-            # It was sent, whoever holds the row now: a worker that took it over after our
-            # lease expired must not send it again, so the status says so in any case.
-            result = await session.exec(
-                update(Outbox)
-                .where(col(Outbox.id) == claimed.id, col(Outbox.status) != "sent")
-                .values(
-                    status="sent",
-                    sent_at=now,
-                    locked_by=None,
-                    locked_until=None,
-                    next_attempt_at=None,
-                    last_error=None,
-                )
+        # The append locks the client row first, like every writer of the client's data.
+        await audit.append(session, claimed.client_id, "outbound_sent", sent, at=now)
+        # It was sent, whoever holds the row now: a worker that took it over after our
+        # lease expired must not send it again, so the status says so in any case.
+        result = await session.exec(
+            update(Outbox)
+            .where(col(Outbox.id) == claimed.id, col(Outbox.status) != "sent")
+            .values(
+                status="sent",
+                sent_at=now,
+                locked_by=None,
+                locked_until=None,
+                next_attempt_at=None,
+                last_error=None,
             )
-            if result.rowcount != 1:
-                # Another worker sent it too (this one overran its lease): the client got it
-                # twice, and the evidence says so.
-                note = {**sent, "reason": "already marked sent by another worker"}
-                await audit.append(session, claimed.client_id, "outbound_duplicate", note, at=now)
-                log.warning("outbox row %s sent twice (lease overrun)", claimed.id)
+        )
+        if result.rowcount != 1:
+            # Another worker sent it too (this one overran its lease): the client got it
+            # twice, and the evidence says so.
+            note = {**sent, "reason": "already marked sent by another worker"}
+            await audit.append(session, claimed.client_id, "outbound_duplicate", note, at=now)
+            log.warning("outbox row %s sent twice (lease overrun)", claimed.id)
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
         """Seconds before the next attempt after the `attempt`-th failed one."""

@@ -6,6 +6,12 @@ transaction starts with `BEGIN IMMEDIATE`: it takes SQLite's single write lock u
 transactions that read and then write can never deadlock or fail with SQLITE_BUSY half-way; they
 queue (for up to `SQLITE_BUSY_TIMEOUT_MS`). That is also what serialises conversations on SQLite.
 PostgreSQL uses row locks instead (see `triage.store.conversations`).
+
+Big SQLite stores: each connection keeps up to `SQLITE_CACHE_SIZE_KIB` of pages (SQLite's
+default is 2 MiB, so a client picked at random out of a store of gigabytes is read from the OS
+page cache again on every turn) and maps up to `SQLITE_MMAP_SIZE_BYTES` of the file into
+memory (reads without a copy, shared by the connections). Both are upper bounds that cost
+nothing until pages are read; `make_engine` takes other values (0 turns memory mapping off).
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ from triage.store import models  # noqa: F401 - registers the tables on SQLModel
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Page cache per connection (PRAGMA cache_size, in KiB).
+SQLITE_CACHE_SIZE_KIB = 65_536
+#: Memory-mapped I/O (PRAGMA mmap_size, in bytes; 0: off).
+SQLITE_MMAP_SIZE_BYTES = 1 << 30
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -35,17 +45,31 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for `url`, with the SQLite durability and locking settings applied."""
+def make_engine(
+    url: str,
+    *,
+    sqlite_cache_size_kib: int | None = None,
+    sqlite_mmap_size_bytes: int | None = None,
+    **kwargs: Any,
+) -> AsyncEngine:
+    """An async engine for `url`, with the SQLite durability and locking settings applied.
+
+    `sqlite_cache_size_kib` and `sqlite_mmap_size_bytes` (SQLite only) default to
+    `SQLITE_CACHE_SIZE_KIB` and `SQLITE_MMAP_SIZE_BYTES`.
+    """
     # hide_parameters: a failed statement must not put a client's words into the logs.
     kwargs.setdefault("hide_parameters", True)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        cache = SQLITE_CACHE_SIZE_KIB if sqlite_cache_size_kib is None else sqlite_cache_size_kib
+        mmap = SQLITE_MMAP_SIZE_BYTES if sqlite_mmap_size_bytes is None else sqlite_mmap_size_bytes
+        if cache < 0 or mmap < 0:
+            raise ValueError("SQLite cache and mmap sizes must be zero or positive")
+        _configure_sqlite(engine, cache_kib=cache, mmap_bytes=mmap)
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, cache_kib: int, mmap_bytes: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver: we emit BEGIN ourselves below.
@@ -56,6 +80,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Negative: a size in KiB, not a number of pages.
+            cursor.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
+            cursor.execute(f"PRAGMA mmap_size={int(mmap_bytes)}")
         finally:
             cursor.close()
 

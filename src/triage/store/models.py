@@ -194,7 +194,8 @@ class ProcessedUpdate(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     source: str = Field(max_length=32)
     key: str = Field(max_length=200)
-    client_id: int | None = Field(default=None, foreign_key="client.id")
+    #: Indexed: a client's evidence pack and purge select their updates (migration 0004).
+    client_id: int | None = Field(default=None, foreign_key="client.id", index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

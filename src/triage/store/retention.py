@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, Table, delete, func, or_
+from sqlalchemy import ColumnElement, FromClause, Table, delete, func, or_, union_all
 from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -74,20 +74,51 @@ def client_scope(table: Table, client_id: int) -> ColumnElement[bool] | None:
     client_table = _client_table()
     if table is client_table:
         return client_table.c.id == client_id
-    clauses: list[ColumnElement[bool]] = []
+    clauses = _reaching(table, table, client_id)
+    if len(clauses) <= 1:
+        return clauses[0] if clauses else None
+    (pk, *more) = table.primary_key.columns
+    if more:
+        return or_(*clauses)
+    # Several ways to the client (a decision: its own client_id, and its inquiry's). An OR of
+    # them is planned by PostgreSQL as a scan of the whole table (the `IN (subquery)` inside
+    # an OR cannot use an index: EXPLAIN ANALYZE of a purge's decision delete at 100 k
+    # clients, Seq Scan, 42-113 ms); the ids of each way, each found through its own index,
+    # are not (Nested Loop of index scans, 0.3 ms). Each way reads its own alias of the table,
+    # so that it is never correlated with the statement around it (a DELETE of that table).
+    ways = []
+    for clause_of in _reaching_by(table, client_id):
+        alias = table.alias()
+        ways.append(sa_select(alias.c[pk.name]).where(clause_of(alias)))
+    return pk.in_(union_all(*ways))
+
+
+def _reaching_by(
+    table: Table, client_id: int
+) -> list[Callable[[FromClause], ColumnElement[bool]]]:
+    """One function per foreign key of `table` that leads to the client: the clause, on a
+    given alias of `table`, selecting the rows that belong to the client that way."""
+    client_table = _client_table()
+    found: list[Callable[[FromClause], ColumnElement[bool]]] = []
     for fk in sorted(table.foreign_keys, key=lambda f: f.parent.name):
         parent = fk.column.table
         if parent is table:
             continue
+        name = fk.parent.name
         if parent is client_table:
-            clauses.append(fk.parent == client_id)
+            found.append(lambda t, name=name: t.c[name] == client_id)
+            continue
+        if not isinstance(parent, Table):
             continue
         parent_scope = client_scope(parent, client_id)
         if parent_scope is not None:
-            clauses.append(fk.parent.in_(sa_select(fk.column).where(parent_scope)))
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else or_(*clauses)
+            ids = sa_select(fk.column).where(parent_scope)
+            found.append(lambda t, name=name, ids=ids: t.c[name].in_(ids))
+    return found
+
+
+def _reaching(target: FromClause, table: Table, client_id: int) -> list[ColumnElement[bool]]:
+    return [clause_of(target) for clause_of in _reaching_by(table, client_id)]
 
 
 def client_tables() -> list[Table]:
