@@ -29,6 +29,9 @@ from triage.domain.territory import Gazetteer, ResidenceFinding, classify_reside
 from triage.domain.text import has_content
 from triage.flows.spec import FlowSpec
 
+#: Where a turn's classifier results are kept on the state object (not a field: never stored).
+_MEMO = "_classified"
+
 EventKind = Literal["message", "start", "button", "contact", "command"]
 
 _START = re.compile(r"^/start(?:@\w+)?(?:\s+(?P<param>\S+))?\s*$", re.IGNORECASE)
@@ -168,28 +171,82 @@ class Engine:
         self.gazetteer = gazetteer
 
     # --- classification -------------------------------------------------------------------
+    #
+    # One turn asks the same questions several times (each optional step, the first decision,
+    # every inquiry's re-evaluation, the gate's recipient zone): the classifiers are pure, so
+    # their results are kept for the turn on the state object, keyed by everything they read.
 
-    def _residence(self, state: ConversationState, text: str) -> ResidenceFinding:
-        return classify_residence(text, self.gazetteer, language=state.language, phone=state.phone)
+    def _memo(self, state: ConversationState) -> dict[tuple[Any, ...], Any]:
+        held = state.__dict__.get(_MEMO)
+        if held is None or held[0] is not self:
+            held = (self, {})
+            state.__dict__[_MEMO] = held
+        memo: dict[tuple[Any, ...], Any] = held[1]
+        return memo
+
+    def _new_turn(self, state: ConversationState) -> None:
+        """Forget the previous turn's classifier results (they stay valid, but would grow)."""
+        state.__dict__.pop(_MEMO, None)
+
+    def _residence(
+        self, state: ConversationState, text: str, *, explicit_only: bool = False
+    ) -> ResidenceFinding:
+        # The explicit-only reading (a volunteered place) is made without the phone.
+        phone = None if explicit_only else state.phone
+        key = ("residence", text, state.language, phone, explicit_only)
+        memo = self._memo(state)
+        found = memo.get(key)
+        if found is None:
+            if explicit_only:
+                found = classify_residence(
+                    text, self.gazetteer, language=state.language, explicit_only=True
+                )
+            else:
+                found = classify_residence(
+                    text, self.gazetteer, language=state.language, phone=state.phone
+                )
+            memo[key] = found
+        return found  # type: ignore[no-any-return]
+
+    def _source(self, state: ConversationState, text: str) -> SourceFinding:
+        memo = self._memo(state)
+        found = memo.get(("source", text))
+        if found is None:
+            found = memo[("source", text)] = classify_source(text, self.profile)
+        return found  # type: ignore[no-any-return]
+
+    def _service(self, state: ConversationState, text: str) -> ServiceFinding:
+        memo = self._memo(state)
+        found = memo.get(("service", text))
+        if found is None:
+            found = memo[("service", text)] = classify_service(text, self.profile)
+        return found  # type: ignore[no-any-return]
+
+    def _codes(self, state: ConversationState, text: str) -> tuple[tuple[str, str], ...]:
+        memo = self._memo(state)
+        found = memo.get(("codes", text))
+        if found is None:
+            found = memo[("codes", text)] = tuple(find_referral_codes(text, self.profile))
+        return found  # type: ignore[no-any-return]
 
     def findings(
         self, state: ConversationState, service_texts: list[str] | None = None
     ) -> Findings:
         """Classify everything the client said so far."""
         residence = self._residence(state, "\n".join(state.slots.get("residence", [])))
-        source = classify_source("\n".join(state.slots.get("source", [])), self.profile)
+        source = self._source(state, "\n".join(state.slots.get("source", [])))
         svc_texts = service_texts if service_texts is not None else state.slots.get("service", [])
-        service = classify_service("\n".join(svc_texts), self.profile)
+        service = self._service(state, "\n".join(svc_texts))
         codes: dict[str, tuple[str, str]] = {}
         for text in [state.start_param or "", *state.messages]:
-            for code, entry in find_referral_codes(text, self.profile):
+            for code, entry in self._codes(state, text):
                 codes.setdefault(code.upper(), (code, entry))
         prior = None
         prior_unsure = False
         for text in state.slots.get("prior_contact", []):
             prior = answer_yes_no(text)
             if prior is None:
-                sig = classify_source(text, self.profile)
+                sig = self._source(state, text)
                 if sig.channel.value in ("firm_contact", "close_link", "influencer", "ad"):
                     prior = True
                 # "maybe", "I think so": not a no. "I don't know" alone stays unknown.
@@ -237,6 +294,7 @@ class Engine:
 
     def handle(self, state: ConversationState, event: ClientEvent) -> TurnResult:
         """Process one client event."""
+        self._new_turn(state)
         out = TurnResult(state)
         if event.language and not state.language:
             state.language = event.language
@@ -272,6 +330,7 @@ class Engine:
 
     def command(self, state: ConversationState, name: str, at: datetime) -> TurnResult:
         """/help, /privacy, /delete: answered in the client's language."""
+        self._new_turn(state)
         out = TurnResult(state)
         lang = state.language
         if name == "help":
@@ -325,14 +384,14 @@ class Engine:
         if not has_content(joined):
             return False
         if slot == "source":
-            return classify_source(joined, self.profile).channel.value != "unknown"
+            return self._source(state, joined).channel.value != "unknown"
         if slot == "residence":
             res = self._residence(state, joined)
             return res.zone is not Zone.UNKNOWN or bool(
                 set(res.signals) - {"refused", "fuzzy", "nationality_only"}
             )
         if slot == "service":
-            return classify_service(joined, self.profile).code is not None
+            return self._service(state, joined).code is not None
         return True
 
     def _fill_opportunistically(
@@ -341,9 +400,7 @@ class Engine:
         """Fill other slots from what the client volunteered."""
         filled = state.slots
         if "residence" not in filled:
-            res = classify_residence(
-                text, self.gazetteer, language=state.language, explicit_only=True
-            )
+            res = self._residence(state, text, explicit_only=True)
             if res.zone is not Zone.UNKNOWN:
                 filled["residence"] = [text]
                 out.events.append(
@@ -351,11 +408,11 @@ class Engine:
                 )
         if not unprompted:
             return
-        if "service" not in filled and classify_service(text, self.profile).code is not None:
+        if "service" not in filled and self._service(state, text).code is not None:
             filled["service"] = [text]
             out.events.append({"type": "slot_filled", "slot": "service", "volunteered": True})
         if "source" not in filled:
-            src = classify_source(text, self.profile)
+            src = self._source(state, text)
             if src.channel.value != "unknown" and src.confidence >= 0.5:
                 filled["source"] = [text]
                 out.events.append({"type": "slot_filled", "slot": "source", "volunteered": True})
@@ -484,18 +541,18 @@ class Engine:
             # An officer asked the client something: the answer goes into that slot.
             state.slots.setdefault(state.pending, []).append(text)
             state.pending = None
-        res = classify_residence(text, self.gazetteer, language=state.language, explicit_only=True)
+        res = self._residence(state, text, explicit_only=True)
         if res.zone is not Zone.UNKNOWN and res.code not in (
             self.findings(state).residence.code,
             None,
         ):
             state.slots.setdefault("residence", []).append(text)
             out.events.append({"type": "fact_learned", "slot": "residence"})
-        src = classify_source(text, self.profile)
+        src = self._source(state, text)
         if any(not s.negated for s in src.signals) or src.referral_codes:
             state.slots.setdefault("source", []).append(text)
             out.events.append({"type": "fact_learned", "slot": "source"})
-        svc = classify_service(text, self.profile)
+        svc = self._service(state, text)
         known = {i.service for i in state.inquiries}
         if svc.code is not None and svc.code.value not in known:
             self._open_inquiry(state, out, text, at)

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Protocol
 
-from sqlmodel import col, select
+from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from triage.config import DEFAULT_FLOWS_DIR, ConfigError, read_yaml
@@ -25,7 +26,7 @@ from triage.domain.gate import OutboundMessage, judge
 from triage.flows.engine import Engine, TurnResult
 from triage.outbox.facts import recipient_facts
 from triage.outbox.rows import CANCEL_CONDITIONS
-from triage.store.models import Client, Outbox
+from triage.store.models import Outbox
 
 DEFAULT_FOLLOWUPS = DEFAULT_FLOWS_DIR / "followups.yaml"
 DEFAULT_LANGUAGE = "en"
@@ -136,6 +137,17 @@ def load_followups(path: Path = DEFAULT_FOLLOWUPS) -> tuple[FollowUpRule, ...]:
     return parse_followups(read_yaml(path), source=str(path))
 
 
+class TurnClient(Protocol):
+    """What the follow-ups read of the client row the turn holds (a `Client` or alike)."""
+
+    id: int | None
+    language: str | None
+    restricted_at: datetime | None
+
+
+_OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
+
+
 def followup_dedupe_key(rule_id: str, *, client_id: int, inquiry: int) -> str:
     """One follow-up per rule, client and inquiry, however often the decision is re-made."""
     return f"followup:{rule_id}:client:{client_id}:inquiry:{inquiry}"
@@ -144,24 +156,26 @@ def followup_dedupe_key(rule_id: str, *, client_id: int, inquiry: int) -> str:
 async def followups_after_turn(
     session: AsyncSession,
     *,
-    client: Client,
+    client: TurnClient,
     channel: str,
     turn: TurnResult,
     engine: Engine,
     rules: Sequence[FollowUpRule],
     now: datetime,
-) -> list[Outbox]:
-    """The follow-up rows a turn's decisions call for (not yet added to the session).
+) -> list[dict[str, Any]]:
+    """The follow-up rows a turn's decisions call for, as `outbox` column values (not written).
 
     Runs inside the turn's transaction with the client row locked, so the check for an
-    already-queued follow-up cannot race with another turn of the same client.
+    already-queued follow-up cannot race with another turn of the same client. The facts the
+    gate sees are the turn's own (the engine keeps the turn's classifier results on the state).
     """
     if not rules or not turn.decisions:
         return []
-    assert client.id is not None
+    client_id = client.id
+    assert client_id is not None
     facts = recipient_facts(turn.state, engine, restricted=client.restricted_at is not None)
     language = turn.state.language or client.language
-    candidates: list[Outbox] = []
+    candidates: list[dict[str, Any]] = []
     for de in turn.decisions:
         for rule in rules:
             if de.decision.outcome is not rule.after_outcome:
@@ -172,34 +186,34 @@ async def followups_after_turn(
             if judge(msg, facts, engine.profile).verdict is not Verdict.ALLOWED:
                 continue
             candidates.append(
-                Outbox(
-                    dedupe_key=followup_dedupe_key(
-                        rule.id, client_id=client.id, inquiry=de.inquiry
+                {
+                    "dedupe_key": followup_dedupe_key(
+                        rule.id, client_id=client_id, inquiry=de.inquiry
                     ),
-                    client_id=client.id,
-                    channel=channel,
-                    kind=rule.kind.value,
-                    sender=Sender.SCHEDULER.value,
-                    text=text,
-                    buttons=[],
-                    reply=False,
-                    status="pending",
-                    due_at=due,
-                    unless=rule.unless,
-                    created_at=now,
-                )
+                    "client_id": client_id,
+                    "channel": channel,
+                    "kind": rule.kind.value,
+                    "sender": Sender.SCHEDULER.value,
+                    "text": text,
+                    "buttons": [],
+                    "reply": False,
+                    "slot": None,
+                    "status": "pending",
+                    "attempts": 0,
+                    "due_at": due,
+                    "unless": rule.unless,
+                    "created_at": now,
+                }
             )
     if not candidates:
         return []
-    keys = [row.dedupe_key for row in candidates]
-    queued = set(
-        (
-            await session.exec(select(Outbox.dedupe_key).where(col(Outbox.dedupe_key).in_(keys)))
-        ).all()
-    )
-    fresh: list[Outbox] = []
+    keys = [row["dedupe_key"] for row in candidates]
+    conn = await session.connection()
+    found = await conn.execute(select(_OUTBOX.c.dedupe_key).where(_OUTBOX.c.dedupe_key.in_(keys)))
+    queued = set(found.scalars().all())
+    fresh: list[dict[str, Any]] = []
     for row in candidates:
-        if row.dedupe_key not in queued:
-            queued.add(row.dedupe_key)
+        if row["dedupe_key"] not in queued:
+            queued.add(row["dedupe_key"])
             fresh.append(row)
     return fresh

@@ -10,6 +10,8 @@ appending a well-formed forged event is detected too. An attacker who rewrites t
 
 Appends are serialised per client by locking the client row (`SELECT ... FOR UPDATE` on
 PostgreSQL; on SQLite every transaction holds the database write lock from `BEGIN IMMEDIATE`).
+A caller that already holds the lock passes its client row to `append_many` (one statement
+less); the events go in with one multi-row INSERT, and the head moves with one UPDATE.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,8 +35,51 @@ from triage.store.models import AuditEvent, Client, utcnow
 GENESIS = "0" * 64
 
 
+_EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+_CLIENTS = Client.__table__  # type: ignore[attr-defined]
+#: Built once (compiled once): RETURNING order is not guaranteed on SQLite, so ids are
+#: matched by seq, which is unique per client.
+_INSERT_EVENTS = insert(_EVENTS).returning(_EVENTS.c.id, _EVENTS.c.seq)
+#: UPDATE client SET <columns> WHERE id = :client_id, one per set of columns.
+_HEAD_UPDATES: dict[frozenset[str], Any] = {}
+
+
+def _head_update(columns: frozenset[str]) -> Any:
+    stmt = _HEAD_UPDATES.get(columns)
+    if stmt is None:
+        stmt = _HEAD_UPDATES[columns] = (
+            update(_CLIENTS)
+            .where(_CLIENTS.c.id == bindparam("client_id"))
+            .values({name: bindparam(name) for name in sorted(columns)})
+        )
+    return stmt
+
+
 class AuditError(Exception):
     """The chain cannot be appended to (for example, the client does not exist)."""
+
+
+class ChainHolder(Protocol):
+    """A client row whose lock the caller holds: its id and chain head (a `Client` or alike)."""
+
+    id: int | None
+    audit_seq: int
+    audit_head: str
+
+
+@dataclass(frozen=True)
+class Appended:
+    """One event as `append_many` wrote it (the row's columns, with its new id)."""
+
+    id: int
+    client_id: int
+    seq: int
+    type: str
+    payload: str | None
+    payload_hash: str
+    prev_hash: str
+    hash: str
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -126,9 +173,10 @@ async def append(
     payload: Mapping[str, Any],
     *,
     at: datetime | None = None,
-) -> AuditEvent:
+    client: ChainHolder | None = None,
+) -> Appended:
     """Append one event to a client's chain inside the caller's transaction."""
-    (event,) = await append_many(session, client_id, [(type, payload)], at=at)
+    (event,) = await append_many(session, client_id, [(type, payload)], at=at, client=client)
     return event
 
 
@@ -138,12 +186,22 @@ async def append_many(
     events: Sequence[tuple[str, Mapping[str, Any]]],
     *,
     at: datetime | None = None,
-) -> list[AuditEvent]:
-    """Append events in order, locking the client once. Flushes; the caller commits."""
-    client = await lock_client(session, client_id)
+    client: ChainHolder | None = None,
+    client_values: Mapping[str, Any] | None = None,
+) -> list[Appended]:
+    """Append events in order; the caller commits.
+
+    `client`: the client's row, already locked by the caller in this transaction (its chain
+    head is read from it, and moved on it); without it the row is locked here.
+    `client_values`: other columns of the client row to set in the same UPDATE as the head.
+    """
+    if client is None:
+        client = await lock_client(session, client_id)
+    elif client.id != client_id:
+        raise AuditError(f"client row {client.id} passed for client {client_id}")
     created_at = (at or utcnow()).astimezone(UTC)
     seq, prev = client.audit_seq, client.audit_head or GENESIS
-    rows: list[AuditEvent] = []
+    rows: list[dict[str, Any]] = []
     for type_, payload in events:
         seq += 1
         payload_text = canonical_json(dict(payload))
@@ -157,22 +215,40 @@ async def append_many(
             prev_hash=prev,
         )
         rows.append(
-            AuditEvent(
-                client_id=client_id,
-                seq=seq,
-                type=type_,
-                payload=payload_text,
-                payload_hash=payload_hash,
-                prev_hash=prev,
-                hash=digest,
-                created_at=created_at,
-            )
+            {
+                "client_id": client_id,
+                "seq": seq,
+                "type": type_,
+                "payload": payload_text,
+                "payload_hash": payload_hash,
+                "prev_hash": prev,
+                "hash": digest,
+                "created_at": created_at,
+            }
         )
         prev = digest
-    client.audit_seq, client.audit_head = seq, prev
-    session.add_all([*rows, client])
-    await session.flush()
-    return rows
+    if not rows and not client_values:
+        return []
+    conn = await session.connection()
+    ids: dict[int, int] = {}
+    if rows:
+        # One statement for all rows (multi-row VALUES).
+        result = await conn.execute(_INSERT_EVENTS, rows)
+        ids = {row_seq: row_id for row_id, row_seq in result.all()}
+    values = {**(client_values or {}), "audit_seq": seq, "audit_head": prev}
+    await conn.execute(_head_update(frozenset(values)), {**values, "client_id": client_id})
+    _set_loaded(client, values)
+    return [Appended(id=ids[r["seq"]], **r) for r in rows]
+
+
+def _set_loaded(client: ChainHolder, values: Mapping[str, Any]) -> None:
+    """Keep the caller's row object in step with what was written, without a second UPDATE."""
+    if isinstance(client, Client):
+        for key, value in values.items():
+            set_committed_value(client, key, value)
+    else:
+        for key, value in values.items():
+            setattr(client, key, value)
 
 
 async def tombstone(session: AsyncSession, event_id: int) -> None:

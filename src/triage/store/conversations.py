@@ -6,13 +6,20 @@ audit event per engine event, decision rows, one audit event per queued message)
 rows. Nothing is sent here: the outbox dispatcher sends, through the gate.
 
 Per-client serialisation:
-- PostgreSQL: the client row is locked with `SELECT ... FOR UPDATE` first, then the
-  conversation row. Every writer of a client's data takes the client row lock first, so two
-  workers never interleave one conversation and never deadlock on it. A new client is created
-  with `INSERT ... ON CONFLICT DO NOTHING` and then locked, so two first messages of the same
-  client cannot both create it.
+- PostgreSQL: the client row is locked first, then the conversation row (`SELECT ... FOR
+  UPDATE`). Every writer of a client's data takes the client row lock first, so two workers
+  never interleave one conversation and never deadlock on it. The client row is created or
+  locked by one `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` (the update sets a column to
+  its own value: it only takes the row lock), so two first messages of the same client cannot
+  both create it.
 - SQLite: every transaction begins with `BEGIN IMMEDIATE` (see `triage.store.db`), i.e. holds
   the single database write lock from its first statement; writers queue, across processes too.
+  Within one process the store's writers first queue on an asyncio.Lock per database
+  (`write_transaction`), in order, instead of sleep-polling in SQLite's busy handler.
+
+The turn's rows are written with SQLAlchemy Core statements built once (`_Statements`): the
+outbox rows and the audit events with one multi-row INSERT each, the client row's activity and
+chain head with one UPDATE (`audit.append_many` with the row the turn locked).
 
 Redelivery: the `(source, key)` of the update is inserted with `ON CONFLICT DO NOTHING` in the
 same transaction. If it already exists, `handle` returns None and writes nothing. A concurrent
@@ -21,14 +28,20 @@ duplicate waits for the first transaction (row lock / write lock) and then sees 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
-from sqlmodel import select
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from triage.flows.engine import (
@@ -40,7 +53,7 @@ from triage.flows.engine import (
 )
 from triage.outbox.followups import FollowUpRule, followups_after_turn, load_followups
 from triage.store import audit
-from triage.store.db import SessionFactory, insert_ignoring_conflicts
+from triage.store.db import SessionFactory
 from triage.store.models import (
     Client,
     Conversation,
@@ -55,6 +68,122 @@ from triage.store.models import (
 #: A hook run inside the turn's transaction, after its evidence is appended:
 #: `await hook(session, client=..., turn=..., event=..., ref=..., now=...)`.
 AfterTurn = Callable[..., Awaitable[None]]
+
+# The turn writes through SQLAlchemy Core on the session's connection: one statement per row
+# set, no unit-of-work flushes (the ORM objects of these rows were never read back).
+_CLIENT = Client.__table__  # type: ignore[attr-defined]
+_CONVERSATION = Conversation.__table__  # type: ignore[attr-defined]
+_MESSAGE = Message.__table__  # type: ignore[attr-defined]
+_INQUIRY = Inquiry.__table__  # type: ignore[attr-defined]
+_DECISION = Decision.__table__  # type: ignore[attr-defined]
+_OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
+_PROCESSED = ProcessedUpdate.__table__  # type: ignore[attr-defined]
+
+#: One lock per SQLite database and event loop: this process's writers queue on it in order
+#: instead of polling SQLite's busy handler (whose sleeps grow to 100 ms) for the write lock.
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _sqlite_writer_lock(url: str) -> asyncio.Lock | contextlib.nullcontext[None]:
+    loop = asyncio.get_running_loop()
+    try:
+        locks = _SQLITE_WRITERS.setdefault(loop, {})
+    except TypeError:  # a loop that cannot be weakly referenced: SQLite's lock alone
+        return contextlib.nullcontext()
+    lock = locks.get(url)
+    if lock is None:
+        lock = locks[url] = asyncio.Lock()
+    return lock
+
+
+@contextlib.asynccontextmanager
+async def write_transaction(session: AsyncSession) -> AsyncIterator[None]:
+    """`session.begin()`; on SQLite, first queue behind this process's other store writers.
+
+    SQLite has one writer at a time (`BEGIN IMMEDIATE`, see `triage.store.db`); waiting for it
+    in SQLite's busy handler means sleep-polling, so under many concurrent conversations the
+    order is random and the tail is seconds. Waiting on an asyncio.Lock first is FIFO and
+    wakes the next writer as soon as the previous one committed. Writers in other processes
+    (and this process's other writers) still meet in SQLite's lock, as before.
+    """
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "sqlite":
+        async with _sqlite_writer_lock(bind.url.render_as_string()), session.begin():
+            yield
+    else:
+        async with session.begin():
+            yield
+
+
+class _Statements:
+    """The turn's statements, built once per backend and run with parameters only.
+
+    Built per call, each statement would be constructed, coerced and hashed for the compiled
+    cache again on every turn; these objects are compiled once and then reused.
+    """
+
+    def __init__(self, dialect: str) -> None:
+        if dialect == "postgresql":
+            upsert: Any = pg_insert
+        elif dialect == "sqlite":
+            upsert = sqlite_insert
+        else:
+            raise ValueError(f"database {dialect!r} is not supported (use SQLite or PostgreSQL)")
+        # Create the client if new, and lock its row, in one statement: on PostgreSQL
+        # ON CONFLICT DO UPDATE locks the existing row (the update sets a column to its own
+        # value); SQLite's transaction holds the write lock already.
+        self.client = (
+            upsert(_CLIENT)
+            .on_conflict_do_update(
+                index_elements=["channel", "external_id"],
+                set_={"last_activity_at": _CLIENT.c.last_activity_at},
+            )
+            .returning(*_CLIENT.c)
+        )
+        self.claim = (
+            upsert(_PROCESSED)
+            .on_conflict_do_nothing(index_elements=["source", "key"])
+            .returning(_PROCESSED.c.id)
+        )
+        self.conversation = (
+            select(_CONVERSATION.c.id, _CONVERSATION.c.state, _CONVERSATION.c.version)
+            .where(_CONVERSATION.c.client_id == bindparam("client_id"))
+            .with_for_update()
+        )
+        self.new_conversation = insert(_CONVERSATION).returning(_CONVERSATION.c.id)
+        self.save_state = (
+            update(_CONVERSATION)
+            .where(
+                _CONVERSATION.c.id == bindparam("conversation_id"),
+                _CONVERSATION.c.version == bindparam("old_version"),
+            )
+            .values(
+                state=bindparam("state"),
+                version=bindparam("version"),
+                updated_at=bindparam("updated_at"),
+            )
+        )
+        self.message = insert(_MESSAGE).returning(_MESSAGE.c.id)
+        inquiry = upsert(_INQUIRY)
+        self.inquiry = inquiry.on_conflict_do_update(
+            index_elements=["client_id", "position"],
+            set_={"outcome": inquiry.excluded.outcome, "updated_at": inquiry.excluded.updated_at},
+        ).returning(_INQUIRY.c.id)
+        self.decision = insert(_DECISION).returning(_DECISION.c.id)
+        self.outbox = insert(_OUTBOX).returning(_OUTBOX.c.id, _OUTBOX.c.dedupe_key)
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _statements(conn: AsyncConnection) -> _Statements:
+    name = conn.dialect.name
+    found = _STATEMENTS.get(name)
+    if found is None:
+        found = _STATEMENTS[name] = _Statements(name)
+    return found
 
 
 class ConcurrentUpdateError(Exception):
@@ -72,6 +201,59 @@ class HandleResult:
     outbox_ids: tuple[int, ...]
     audit_event_ids: tuple[int, ...]
     decision_ids: tuple[int, ...]
+
+
+@dataclass
+class ClientRow:
+    """The client row as the turn locked it (the columns of `Client`, without the ORM)."""
+
+    id: int
+    channel: str
+    external_id: str
+    language: str | None
+    created_at: datetime
+    last_activity_at: datetime
+    restricted_at: datetime | None
+    audit_seq: int
+    audit_head: str
+
+    def orm(self, session: AsyncSession) -> Client:
+        """The same row as a `Client` of the session, without reading it again."""
+        found = session.sync_session.identity_map.get(
+            session.sync_session.identity_key(Client, self.id)  # type: ignore[arg-type]
+        )
+        if isinstance(found, Client):
+            return found
+        client = Client(
+            id=self.id,
+            channel=self.channel,
+            external_id=self.external_id,
+            language=self.language,
+            created_at=self.created_at,
+            last_activity_at=self.last_activity_at,
+            restricted_at=self.restricted_at,
+            audit_seq=self.audit_seq,
+            audit_head=self.audit_head,
+        )
+        make_transient_to_detached(client)
+        session.add(client)
+        return client
+
+
+@dataclass(frozen=True)
+class _ConversationRow:
+    id: int
+    state: str
+    version: int
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """A decision row written by the turn."""
+
+    event: DecisionEvent
+    id: int
+    inquiry_id: int
 
 
 def _aware(value: str | None, default: datetime) -> datetime:
@@ -112,20 +294,23 @@ class ConversationStore:
     async def client_id(self, channel: str, external_id: str) -> int | None:
         """The client's id, or None for someone who never wrote."""
         async with self._sessions() as session:
-            stmt = select(Client.id).where(
-                Client.channel == channel, Client.external_id == external_id
+            stmt = select(_CLIENT.c.id).where(
+                _CLIENT.c.channel == channel, _CLIENT.c.external_id == external_id
             )
-            return (await session.exec(stmt)).one_or_none()
+            conn = await session.connection()
+            found: int | None = (await conn.execute(stmt)).scalar_one_or_none()
+            return found
 
     async def state(self, channel: str, external_id: str) -> ConversationState | None:
         """The stored conversation state, or None for someone who never wrote."""
         async with self._sessions() as session:
             stmt = (
-                select(Conversation.state)
-                .join(Client, Client.id == Conversation.client_id)  # type: ignore[arg-type]
-                .where(Client.channel == channel, Client.external_id == external_id)
+                select(_CONVERSATION.c.state)
+                .join(_CLIENT, _CLIENT.c.id == _CONVERSATION.c.client_id)
+                .where(_CLIENT.c.channel == channel, _CLIENT.c.external_id == external_id)
             )
-            raw = (await session.exec(stmt)).one_or_none()
+            conn = await session.connection()
+            raw = (await conn.execute(stmt)).scalar_one_or_none()
         return None if raw is None else ConversationState.from_dict(json.loads(raw))
 
     # --- the turn ---------------------------------------------------------------------------
@@ -142,12 +327,12 @@ class ConversationStore:
     ) -> HandleResult | None:
         """Handle one client event exactly once; None when the update was already handled."""
         now = self._clock()
-        async with self._sessions() as session, session.begin():
-            client = await self._lock_or_create_client(session, channel, external_id, now)
-            assert client.id is not None
-            if not await self._claim(session, source, update_key, client.id, now):
+        async with self._sessions() as session, write_transaction(session):
+            conn = await session.connection()
+            client = await self._lock_or_create_client(conn, channel, external_id, now)
+            if not await self._claim(conn, source, update_key, client.id, now):
                 return None
-            conversation = await self._lock_or_create_conversation(session, client.id, now)
+            conversation = await self._lock_or_create_conversation(conn, client.id, now)
             state = ConversationState.from_dict(json.loads(conversation.state))
             if event.kind == "command":
                 turn = engine.command(state, _command_name(event.text), event.at)
@@ -155,38 +340,47 @@ class ConversationStore:
                 turn = engine.handle(state, event)
             ref = f"{source}:{update_key}"
 
-            client.last_activity_at = now
+            client_values: dict[str, Any] = {"last_activity_at": now}
             if client.language is None and turn.state.language:
-                client.language = turn.state.language
+                client_values["language"] = turn.state.language
             if turn.state.restricted and client.restricted_at is None:
-                client.restricted_at = now
-            session.add(client)
+                client_values["restricted_at"] = now
+            for key, value in client_values.items():
+                setattr(client, key, value)
 
-            message = Message(
-                client_id=client.id,
-                direction="in",
-                text=event.text or event.button or "",
-                platform_at=event.at if event.at.tzinfo else event.at.replace(tzinfo=UTC),
-                update_key=ref,
-                created_at=now,
-            )
-            session.add(message)
-            decisions = await self._record_decisions(session, client.id, turn, now)
-            outbox = [
-                Outbox(
-                    dedupe_key=f"{ref}:{i}",
-                    client_id=client.id,
-                    channel=channel,
-                    kind=intent.kind.value,
-                    sender="bot",
-                    text=intent.text,
-                    buttons=[list(b) for b in intent.buttons],
-                    reply=True,
-                    slot=intent.slot,
-                    status="pending",
-                    due_at=now,
-                    created_at=now,
+            text = event.text or event.button or ""
+            platform_at = event.at if event.at.tzinfo else event.at.replace(tzinfo=UTC)
+            message_id = (
+                await conn.execute(
+                    _statements(conn).message,
+                    {
+                        "client_id": client.id,
+                        "direction": "in",
+                        "text": text,
+                        "platform_at": platform_at,
+                        "update_key": ref,
+                        "created_at": now,
+                    },
                 )
+            ).scalar_one()
+            decisions = await self._record_decisions(conn, client.id, turn, now)
+            outbox: list[dict[str, Any]] = [
+                {
+                    "dedupe_key": f"{ref}:{i}",
+                    "client_id": client.id,
+                    "channel": channel,
+                    "kind": intent.kind.value,
+                    "sender": "bot",
+                    "text": intent.text,
+                    "buttons": [list(b) for b in intent.buttons],
+                    "reply": True,
+                    "slot": intent.slot,
+                    "status": "pending",
+                    "attempts": 0,
+                    "due_at": now,
+                    "unless": None,
+                    "created_at": now,
+                }
                 for i, intent in enumerate(turn.outbound)
             ]
             outbox += await followups_after_turn(
@@ -198,23 +392,26 @@ class ConversationStore:
                 rules=self._followups,
                 now=now,
             )
-            session.add_all(outbox)
-            await session.flush()
+            await self._insert_outbox(conn, outbox)
 
-            events = self._evidence(event, ref, message, turn, decisions, outbox)
-            rows = await audit.append_many(session, client.id, events, at=now)
+            events = self._evidence(
+                event, ref, message_id, text, platform_at, turn, decisions, outbox
+            )
+            rows = await audit.append_many(
+                session, client.id, events, at=now, client=client, client_values=client_values
+            )
             if self.after_turn is not None:
                 await self.after_turn(
-                    session, client=client, turn=turn, event=event, ref=ref, now=now
+                    session, client=client.orm(session), turn=turn, event=event, ref=ref, now=now
                 )
-            version = await self._save_state(session, conversation, turn.state, now)
+            version = await self._save_state(conn, conversation, turn.state, now)
         return HandleResult(
             client_id=client.id,
             version=version,
             turn=turn,
-            outbox_ids=tuple(o.id for o in outbox if o.id is not None),
-            audit_event_ids=tuple(r.id for r in rows if r.id is not None),
-            decision_ids=tuple(d.id for _, d in decisions if d.id is not None),
+            outbox_ids=tuple(o["id"] for o in outbox),
+            audit_event_ids=tuple(r.id for r in rows),
+            decision_ids=tuple(d.id for d in decisions),
         )
 
     async def seed_crm(
@@ -234,10 +431,10 @@ class ConversationStore:
             }
             for c in crm
         ]
-        async with self._sessions() as session, session.begin():
-            client = await self._lock_or_create_client(session, channel, external_id, now)
-            assert client.id is not None
-            conversation = await self._lock_or_create_conversation(session, client.id, now)
+        async with self._sessions() as session, write_transaction(session):
+            conn = await session.connection()
+            client = await self._lock_or_create_client(conn, channel, external_id, now)
+            conversation = await self._lock_or_create_conversation(conn, client.id, now)
             state = ConversationState.from_dict(json.loads(conversation.state))
             known = {(c["channel"], c["date"]) for c in state.crm}
             new = [c for c in contacts if (c["channel"], c["date"]) not in known]
@@ -245,101 +442,82 @@ class ConversationStore:
                 return client.id
             state.crm.extend(new)
             await audit.append(
-                session, client.id, "crm_contacts_imported", {"contacts": new}, at=now
+                session,
+                client.id,
+                "crm_contacts_imported",
+                {"contacts": new},
+                at=now,
+                client=client,
             )
-            await self._save_state(session, conversation, state, now)
+            await self._save_state(conn, conversation, state, now)
             return client.id
 
     # --- steps ------------------------------------------------------------------------------
 
-    async def _lock_client(
-        self, session: AsyncSession, channel: str, external_id: str
-    ) -> Client | None:
-        stmt = (
-            select(Client)
-            .where(Client.channel == channel, Client.external_id == external_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        return (await session.exec(stmt)).one_or_none()
-
     async def _lock_or_create_client(
-        self, session: AsyncSession, channel: str, external_id: str, now: datetime
-    ) -> Client:
-        client = await self._lock_client(session, channel, external_id)
-        if client is not None:
-            return client
-        # Two first messages of one client may race here: one inserts, the other waits for it
-        # (PostgreSQL unique index) and inserts nothing; both then lock the same row.
-        stmt = (
-            insert_ignoring_conflicts(session, Client)
-            .values(
-                channel=channel,
-                external_id=external_id,
-                created_at=now,
-                last_activity_at=now,
-                audit_seq=0,
-                audit_head="",
-            )
-            .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-        )
-        await session.exec(stmt)
-        client = await self._lock_client(session, channel, external_id)
-        assert client is not None
-        return client
+        self, conn: AsyncConnection, channel: str, external_id: str, now: datetime
+    ) -> ClientRow:
+        """Create the client if new, lock its row, read it: one statement.
+
+        Two first messages of one client may race here (PostgreSQL): one inserts, the other
+        waits for it (unique index) and then locks the row it made.
+        """
+        values = {
+            "channel": channel,
+            "external_id": external_id,
+            "language": None,
+            "created_at": now,
+            "last_activity_at": now,
+            "restricted_at": None,
+            "audit_seq": 0,
+            "audit_head": "",
+        }
+        row = (await conn.execute(_statements(conn).client, values)).one()
+        return ClientRow(**row._mapping)
 
     async def _claim(
-        self, session: AsyncSession, source: str, key: str, client_id: int, now: datetime
+        self, conn: AsyncConnection, source: str, key: str, client_id: int, now: datetime
     ) -> bool:
-        stmt = (
-            insert_ignoring_conflicts(session, ProcessedUpdate)
-            .values(source=source, key=key, client_id=client_id, created_at=now)
-            .on_conflict_do_nothing(index_elements=["source", "key"])
-            .returning(ProcessedUpdate.id)  # type: ignore[arg-type]
-        )
-        return (await session.exec(stmt)).scalar_one_or_none() is not None
+        params = {"source": source, "key": key, "client_id": client_id, "created_at": now}
+        found = await conn.execute(_statements(conn).claim, params)
+        return found.scalar_one_or_none() is not None
 
     async def _lock_or_create_conversation(
-        self, session: AsyncSession, client_id: int, now: datetime
-    ) -> Conversation:
-        stmt = (
-            select(Conversation)
-            .where(Conversation.client_id == client_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        conversation = (await session.exec(stmt)).one_or_none()
-        if conversation is None:
-            # The client row is locked, so nobody else can be creating this conversation.
-            conversation = Conversation(
-                client_id=client_id,
-                state=json.dumps(ConversationState().to_dict()),
-                version=0,
-                updated_at=now,
+        self, conn: AsyncConnection, client_id: int, now: datetime
+    ) -> _ConversationRow:
+        statements = _statements(conn)
+        found = (
+            await conn.execute(statements.conversation, {"client_id": client_id})
+        ).one_or_none()
+        if found is not None:
+            return _ConversationRow(*found)
+        # The client row is locked, so nobody else can be creating this conversation.
+        state = json.dumps(ConversationState().to_dict())
+        new_id = (
+            await conn.execute(
+                statements.new_conversation,
+                {"client_id": client_id, "state": state, "version": 0, "updated_at": now},
             )
-            session.add(conversation)
-            await session.flush()
-        return conversation
+        ).scalar_one()
+        return _ConversationRow(new_id, state, 0)
 
     async def _save_state(
         self,
-        session: AsyncSession,
-        conversation: Conversation,
+        conn: AsyncConnection,
+        conversation: _ConversationRow,
         state: ConversationState,
         now: datetime,
     ) -> int:
         version = conversation.version + 1
-        result = await session.exec(
-            update(Conversation)
-            .where(
-                Conversation.id == conversation.id,  # type: ignore[arg-type]
-                Conversation.version == conversation.version,  # type: ignore[arg-type]
-            )
-            .values(
-                state=json.dumps(state.to_dict(), ensure_ascii=False),
-                version=version,
-                updated_at=now,
-            )
+        result = await conn.execute(
+            _statements(conn).save_state,
+            {
+                "conversation_id": conversation.id,
+                "old_version": conversation.version,
+                "state": json.dumps(state.to_dict(), ensure_ascii=False),
+                "version": version,
+                "updated_at": now,
+            },
         )
         if result.rowcount != 1:
             raise ConcurrentUpdateError(
@@ -348,56 +526,72 @@ class ConversationStore:
         return version
 
     async def _record_decisions(
-        self, session: AsyncSession, client_id: int, turn: TurnResult, now: datetime
-    ) -> list[tuple[DecisionEvent, Decision]]:
-        recorded: list[tuple[DecisionEvent, Decision]] = []
+        self, conn: AsyncConnection, client_id: int, turn: TurnResult, now: datetime
+    ) -> list[_Recorded]:
+        """Per decision: its inquiry row (created or its outcome moved), then the decision."""
+        recorded: list[_Recorded] = []
+        statements = _statements(conn)
         for de in turn.decisions:
-            stmt = select(Inquiry).where(
-                Inquiry.client_id == client_id, Inquiry.position == de.inquiry
+            opened = (
+                turn.state.inquiries[de.inquiry]
+                if de.inquiry < len(turn.state.inquiries)
+                else None
             )
-            inquiry = (await session.exec(stmt)).one_or_none()
-            if inquiry is None:
-                opened = (
-                    turn.state.inquiries[de.inquiry]
-                    if de.inquiry < len(turn.state.inquiries)
-                    else None
+            outcome = de.decision.outcome.value
+            inquiry_id = (
+                await conn.execute(
+                    statements.inquiry,
+                    {
+                        "client_id": client_id,
+                        "position": de.inquiry,
+                        "service": opened.service if opened else None,
+                        "outcome": outcome,
+                        "opened_at": _aware(opened.opened_at if opened else None, now),
+                        "updated_at": now,
+                    },
                 )
-                inquiry = Inquiry(
-                    client_id=client_id,
-                    position=de.inquiry,
-                    service=opened.service if opened else None,
-                    opened_at=_aware(opened.opened_at if opened else None, now),
+            ).scalar_one()
+            decision_id = (
+                await conn.execute(
+                    statements.decision,
+                    {
+                        "inquiry_id": inquiry_id,
+                        "client_id": client_id,
+                        "outcome": outcome,
+                        "previous": de.previous,
+                        "rules": json.dumps(list(de.decision.rules)),
+                        "ruleset": de.decision.ruleset,
+                        "reasons": json.dumps(list(de.decision.reasons), ensure_ascii=False),
+                        "decider": "bot",
+                        "country": de.decision.country,
+                        "at": now,
+                    },
                 )
-            inquiry.outcome = de.decision.outcome.value
-            inquiry.updated_at = now
-            session.add(inquiry)
-            await session.flush()
-            assert inquiry.id is not None
-            decision = Decision(
-                inquiry_id=inquiry.id,
-                client_id=client_id,
-                outcome=de.decision.outcome.value,
-                previous=de.previous,
-                rules=json.dumps(list(de.decision.rules)),
-                ruleset=de.decision.ruleset,
-                reasons=json.dumps(list(de.decision.reasons), ensure_ascii=False),
-                decider="bot",
-                country=de.decision.country,
-                at=now,
-            )
-            session.add(decision)
-            recorded.append((de, decision))
-        await session.flush()
+            ).scalar_one()
+            recorded.append(_Recorded(de, decision_id, inquiry_id))
         return recorded
+
+    @staticmethod
+    async def _insert_outbox(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        """All the turn's outbox rows in one statement; each row dict gets its new "id"."""
+        if not rows:
+            return
+        # RETURNING order is not guaranteed (SQLite): match the ids by dedupe_key (unique).
+        result = await conn.execute(_statements(conn).outbox, rows)
+        ids = {key: row_id for row_id, key in result.all()}
+        for row in rows:
+            row["id"] = ids[row["dedupe_key"]]
 
     @staticmethod
     def _evidence(
         event: ClientEvent,
         ref: str,
-        message: Message,
+        message_id: int,
+        text: str,
+        platform_at: datetime,
         turn: TurnResult,
-        decisions: list[tuple[DecisionEvent, Decision]],
-        outbox: list[Outbox],
+        decisions: list[_Recorded],
+        outbox: list[dict[str, Any]],
     ) -> list[tuple[str, dict[str, Any]]]:
         """The audit events of one turn, in the order they happened."""
         events: list[tuple[str, dict[str, Any]]] = [
@@ -405,12 +599,10 @@ class ConversationStore:
                 "message_in",
                 {
                     "update": ref,
-                    "message_id": message.id,
+                    "message_id": message_id,
                     "kind": event.kind,
-                    "text": message.text,
-                    "platform_at": audit.iso_utc(message.platform_at)
-                    if message.platform_at
-                    else None,
+                    "text": text,
+                    "platform_at": audit.iso_utc(platform_at),
                 },
             )
         ]
@@ -420,12 +612,13 @@ class ConversationStore:
             payload["update"] = ref
             kind = str(item.get("type", "event"))
             if kind == "decision" and pending:
-                _, row = pending.pop(0)
+                row = pending.pop(0)
                 payload["decision_id"] = row.id
                 payload["inquiry_id"] = row.inquiry_id
             events.append((kind, payload))
         # Decisions the engine did not report as events still get their evidence.
-        for de, row in pending:
+        for row in pending:
+            de = row.event
             events.append(
                 (
                     "decision",
@@ -450,13 +643,13 @@ class ConversationStore:
                     "outbound_queued",
                     {
                         "update": ref,
-                        "outbox_id": row.id,
-                        "dedupe_key": row.dedupe_key,
-                        "kind": row.kind,
-                        "sender": row.sender,
-                        "slot": row.slot,
-                        "text": row.text,
-                        "buttons": row.buttons,
+                        "outbox_id": row["id"],
+                        "dedupe_key": row["dedupe_key"],
+                        "kind": row["kind"],
+                        "sender": row["sender"],
+                        "slot": row.get("slot"),
+                        "text": row["text"],
+                        "buttons": row["buttons"],
                     },
                 )
             )
