@@ -106,10 +106,19 @@ async def sandboxed_app(
 
 
 async def settle(app: TriageApp) -> None:
-    """Drain until nothing is left to send (a reply may queue further staff cards)."""
-    for _ in range(50):
+    """Drain until nothing is left to send (a reply may queue further staff cards).
+
+    The scheduled drain may hold rows at the same moment (claimed, `sending`): a drain here
+    that claims nothing is not the end until those are settled too.
+    """
+    for _ in range(100):
         if not await app.drain_now():
-            return
+            async with app.sessions() as session:
+                sending = (
+                    await session.exec(select(Outbox.id).where(Outbox.status == "sending"))
+                ).first()
+            if sending is None:
+                return
         await asyncio.sleep(0.1)
 
 
@@ -149,7 +158,7 @@ async def sales_reply_in_thread(
     )
     if status != 200:
         return f"refused by the app ({status})"
-    for _ in range(50):
+    for _ in range(100):
         await app.drain_now()
         async with app.sessions() as session:
             row = (

@@ -63,7 +63,7 @@ from triage.outbox.senders import (
 )
 from triage.settings import Settings
 from triage.store.conversations import AfterTurn
-from triage.store.db import SessionFactory
+from triage.store.db import SessionFactory, write_transaction
 from triage.store.models import SlackThread, utcnow
 from triage.store.officer import (
     Escalations,
@@ -206,7 +206,7 @@ class SlackSender:
         await self._client.chat_update(
             channel=thread.channel, ts=thread.ts, text=post.text, blocks=post.blocks
         )
-        async with self._sessions() as session, session.begin():
+        async with self._sessions() as session, write_transaction(session):
             await session.exec(
                 update(SlackThread)
                 .where(
@@ -220,7 +220,7 @@ class SlackSender:
     async def _posted(self, thread_id: int, ts: str, channel: str, post: StaffPost) -> None:
         # Slack answers with the channel's id even when the settings named it "#sales": the id
         # is what later events carry, so it is what the thread keeps.
-        async with self._sessions() as session, session.begin():
+        async with self._sessions() as session, write_transaction(session):
             await session.exec(
                 update(SlackThread)
                 .where(col(SlackThread.id) == thread_id, col(SlackThread.ts).is_(None))

@@ -56,7 +56,7 @@ from triage.flows.engine import ClientEvent, ConversationState, Engine, TurnResu
 from triage.outbox.facts import recipient_facts
 from triage.outbox.rows import OutboundRequest, enqueue_in
 from triage.store import audit
-from triage.store.db import SessionFactory
+from triage.store.db import SessionFactory, write_transaction
 from triage.store.models import (
     Client,
     Inquiry,
@@ -577,7 +577,7 @@ class StaffCards:
         now: datetime,
     ) -> RelayResult:
         """Queue a reply typed in a lead's thread for the client, once per Slack event."""
-        async with sessions() as session, session.begin():
+        async with sessions() as session, write_transaction(session):
             thread = await self.thread_at(session, channel, thread_ts)
             if thread is None or thread.kind != "lead" or thread.id is None:
                 return RelayResult("not_a_lead_thread")
@@ -646,7 +646,7 @@ class StaffCards:
             overdue = list((await session.exec(stmt)).all())
         created = 0
         for thread in overdue:
-            async with sessions() as session, session.begin():
+            async with sessions() as session, write_transaction(session):
                 await audit.lock_client(session, thread.client_id)
                 before = await session.exec(
                     select(Outbox.id).where(Outbox.dedupe_key == f"slack:sla:{thread.id}")

@@ -74,7 +74,7 @@ from triage.outbox.senders import (
     TransientSendError,
 )
 from triage.store import audit
-from triage.store.db import SessionFactory
+from triage.store.db import SessionFactory, write_transaction
 from triage.store.models import Client, Conversation, Outbox
 
 log = logging.getLogger(__name__)
@@ -325,7 +325,7 @@ class Dispatcher:
             .limit(self._config.batch_size)
             .with_for_update(skip_locked=True)
         )
-        async with self._sessions() as session, session.begin():
+        async with self._sessions() as session, write_transaction(session):
             claimed = [
                 _Claimed(r.id, r.client_id, r.channel, r.kind, r.attempts + 1)
                 for r in (await session.exec(stmt)).all()
@@ -437,7 +437,7 @@ class Dispatcher:
 
     async def _defer(self, row: _Claimed, wait: float) -> None:
         later = self._clock.now() + timedelta(seconds=wait)
-        async with self._sessions() as session, session.begin():
+        async with self._sessions() as session, write_transaction(session):
             await session.exec(
                 update(Outbox)
                 .where(
@@ -464,7 +464,7 @@ class Dispatcher:
         this row's judge sees it sent: a sales reply cancels a follow-up behind it).
         """
         now = self._clock.now()
-        async with self._sessions() as session, session.begin():
+        async with self._sessions() as session, write_transaction(session):
             # Client rows are locked in id order (two workers doing the same never deadlock).
             if unmarked is not None and unmarked.claimed.client_id < claimed.client_id:
                 await self._record_sent(session, unmarked)
@@ -628,7 +628,7 @@ class Dispatcher:
         delay = 0.1
         for attempt in range(1, 61):
             try:
-                async with self._sessions() as session, session.begin():
+                async with self._sessions() as session, write_transaction(session):
                     await self._record_sent(session, unmarked)
                 return
             except Exception:
@@ -702,7 +702,7 @@ class Dispatcher:
         delay = None if dead else self.backoff(claimed.attempts, retry_after)
         if retry_after and self._limiter is not None:
             self._limiter.pause(key, self._clock.monotonic() + retry_after)
-        async with self._sessions() as session, session.begin():
+        async with self._sessions() as session, write_transaction(session):
             await audit.lock_client(session, claimed.client_id)
             row = await session.get(
                 Outbox, claimed.id, with_for_update=True, populate_existing=True

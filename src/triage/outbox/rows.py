@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from triage.domain.codes import MessageKind, Sender
 from triage.store import audit
-from triage.store.db import SessionFactory, insert_ignoring_conflicts
+from triage.store.db import SessionFactory, insert_ignoring_conflicts, write_transaction
 from triage.store.models import Outbox, utcnow
 
 #: Channels whose rows go to staff (lead cards, case cards), not to a client: the client gate
@@ -174,7 +174,7 @@ async def enqueue(
     sessions: SessionFactory, request: OutboundRequest, *, now: datetime | None = None
 ) -> Enqueued:
     """Queue a message in its own transaction (row + "outbound_queued" event)."""
-    async with sessions() as session, session.begin():
+    async with sessions() as session, write_transaction(session):
         return await enqueue_in(session, request, now=now or utcnow())
 
 
@@ -228,7 +228,7 @@ async def release_held(
     now: datetime | None = None,
 ) -> list[int]:
     """Put a client's held rows back in the queue in a transaction of their own."""
-    async with sessions() as session, session.begin():
+    async with sessions() as session, write_transaction(session):
         return await release_held_in(session, client_id, now=now or utcnow(), by=by, reason=reason)
 
 

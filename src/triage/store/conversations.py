@@ -28,11 +28,8 @@ duplicate waits for the first transaction (row lock / write lock) and then sees 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -53,7 +50,7 @@ from triage.flows.engine import (
 )
 from triage.outbox.followups import FollowUpRule, followups_after_turn, load_followups
 from triage.store import audit
-from triage.store.db import SessionFactory
+from triage.store.db import SessionFactory, write_transaction
 from triage.store.models import (
     Client,
     Conversation,
@@ -78,43 +75,6 @@ _INQUIRY = Inquiry.__table__  # type: ignore[attr-defined]
 _DECISION = Decision.__table__  # type: ignore[attr-defined]
 _OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
 _PROCESSED = ProcessedUpdate.__table__  # type: ignore[attr-defined]
-
-#: One lock per SQLite database and event loop: this process's writers queue on it in order
-#: instead of polling SQLite's busy handler (whose sleeps grow to 100 ms) for the write lock.
-_SQLITE_WRITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _sqlite_writer_lock(url: str) -> asyncio.Lock | contextlib.nullcontext[None]:
-    loop = asyncio.get_running_loop()
-    try:
-        locks = _SQLITE_WRITERS.setdefault(loop, {})
-    except TypeError:  # a loop that cannot be weakly referenced: SQLite's lock alone
-        return contextlib.nullcontext()
-    lock = locks.get(url)
-    if lock is None:
-        lock = locks[url] = asyncio.Lock()
-    return lock
-
-
-@contextlib.asynccontextmanager
-async def write_transaction(session: AsyncSession) -> AsyncIterator[None]:
-    """`session.begin()`; on SQLite, first queue behind this process's other store writers.
-
-    SQLite has one writer at a time (`BEGIN IMMEDIATE`, see `triage.store.db`); waiting for it
-    in SQLite's busy handler means sleep-polling, so under many concurrent conversations the
-    order is random and the tail is seconds. Waiting on an asyncio.Lock first is FIFO and
-    wakes the next writer as soon as the previous one committed. Writers in other processes
-    (and this process's other writers) still meet in SQLite's lock, as before.
-    """
-    bind = session.bind
-    if bind is not None and bind.dialect.name == "sqlite":
-        async with _sqlite_writer_lock(bind.url.render_as_string()), session.begin():
-            yield
-    else:
-        async with session.begin():
-            yield
 
 
 class _Statements:

@@ -17,6 +17,9 @@ nothing until pages are read; `make_engine` takes other values (0 turns memory m
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +164,42 @@ def revision(url: str, message: str) -> None:
     `url` must be a database at head (for example a fresh SQLite file after `upgrade`).
     """
     command.revision(alembic_config(url), message=message, autogenerate=True)
+
+
+#: One lock per SQLite database and event loop: this process's writers queue on it in order
+#: instead of polling SQLite's busy handler (whose sleeps grow to 100 ms) for the write lock.
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _sqlite_writer_lock(url: str) -> asyncio.Lock | contextlib.nullcontext[None]:
+    loop = asyncio.get_running_loop()
+    try:
+        locks = _SQLITE_WRITERS.setdefault(loop, {})
+    except TypeError:  # a loop that cannot be weakly referenced: SQLite's lock alone
+        return contextlib.nullcontext()
+    lock = locks.get(url)
+    if lock is None:
+        lock = locks[url] = asyncio.Lock()
+    return lock
+
+
+@contextlib.asynccontextmanager
+async def write_transaction(session: AsyncSession) -> AsyncIterator[None]:
+    """`session.begin()`; on SQLite, first queue behind this process's other store writers.
+
+    SQLite has one writer at a time (`BEGIN IMMEDIATE`, see `triage.store.db`); waiting for it
+    in SQLite's busy handler means sleep-polling, so under many concurrent conversations the
+    order is random and the tail is seconds. Waiting on an asyncio.Lock first is FIFO and
+    wakes the next writer as soon as the previous one committed. Writers in other processes
+    still meet in SQLite's lock. Every store writer uses it; none may open a second write
+    transaction on the same database while inside one (the lock is not reentrant).
+    """
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "sqlite":
+        async with _sqlite_writer_lock(bind.url.render_as_string()), session.begin():
+            yield
+    else:
+        async with session.begin():
+            yield

@@ -33,7 +33,7 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from triage.store import audit
-from triage.store.db import SessionFactory
+from triage.store.db import SessionFactory, write_transaction
 from triage.store.models import (
     AuditEvent,
     Client,
@@ -296,7 +296,7 @@ async def export_client(
     sessions: SessionFactory, client_id: int, out_dir: Path, *, now: datetime | None = None
 ) -> ExportedPack:
     """Read one client's evidence in one snapshot and write both files."""
-    async with sessions() as session, session.begin():
+    async with sessions() as session, write_transaction(session):
         await _snapshot(session)
         pack = await collect(session, client_id, now=now)
     return write_pack(pack, out_dir)

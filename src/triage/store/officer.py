@@ -39,7 +39,7 @@ from triage.flows.engine import _SERVICE_LABELS as SERVICE_LABELS  # the bot's o
 from triage.flows.engine import ConversationState, Engine
 from triage.outbox.rows import OutboundRequest, enqueue_in, release_held_in
 from triage.store import audit
-from triage.store.db import SessionFactory, insert_ignoring_conflicts
+from triage.store.db import SessionFactory, insert_ignoring_conflicts, write_transaction
 from triage.store.models import (
     Client,
     Conversation,
@@ -264,7 +264,7 @@ class Escalations:
         False when there is no such client or the attempt was recorded before.
         """
         now = self._clock()
-        async with self._sessions() as session, session.begin():
+        async with self._sessions() as session, write_transaction(session):
             if await session.get(Client, client_id) is None:
                 return False
             await audit.lock_client(session, client_id)
@@ -322,7 +322,7 @@ class Escalations:
         no longer open changes nothing, and the same form can be corrected and sent again.
         """
         now = self._clock()
-        async with self._sessions() as session, session.begin():
+        async with self._sessions() as session, write_transaction(session):
             if await session.get(Client, request.client_id) is None:
                 return OfficerResult(Resolution.UNKNOWN, f"client {request.client_id} not found")
             client = await audit.lock_client(session, request.client_id)

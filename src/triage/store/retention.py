@@ -28,7 +28,7 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from triage.store import audit
-from triage.store.db import SessionFactory
+from triage.store.db import SessionFactory, write_transaction
 from triage.store.models import AuditEvent, Client, utcnow
 
 
@@ -275,7 +275,7 @@ async def purge_client(
     the client is gone or no longer due.
     """
     limit = cutoff(now, years)
-    async with sessions() as session, session.begin():
+    async with sessions() as session, write_transaction(session):
         try:
             client = await audit.lock_client(session, client_id)
         except audit.AuditError:
