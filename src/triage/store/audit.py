@@ -25,6 +25,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, insert, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -316,12 +317,14 @@ def check_chain(
 
 async def verify(session: AsyncSession, client_id: int | None = None) -> list[Break]:
     """Check every chain (or one client's); one Break per broken chain, first break only."""
+    if client_id is None:
+        return await _verify_all(session)
     breaks: list[Break] = []
-    clients_stmt = select(Client.id, Client.audit_seq, Client.audit_head).order_by(col(Client.id))
-    if client_id is not None:
-        clients_stmt = clients_stmt.where(Client.id == client_id)
+    clients_stmt = select(Client.id, Client.audit_seq, Client.audit_head).where(
+        Client.id == client_id
+    )
     clients = (await session.exec(clients_stmt)).all()
-    if client_id is not None and not clients:
+    if not clients:
         orphans = await session.exec(
             select(AuditEvent.id).where(AuditEvent.client_id == client_id).limit(1)
         )
@@ -336,14 +339,73 @@ async def verify(session: AsyncSession, client_id: int | None = None) -> list[Br
         found = check_chain(cid, head_seq, head_hash, events.all())
         if found is not None:
             breaks.append(found)
-    if client_id is None:
-        known = select(Client.id)
-        orphan_ids = await session.exec(
-            select(AuditEvent.client_id)
-            .where(col(AuditEvent.client_id).not_in(known))
-            .distinct()
-            .order_by(col(AuditEvent.client_id))
+    return breaks
+
+
+#: Rows fetched per round trip when every chain is read in one pass.
+_VERIFY_BATCH = 5_000
+
+
+async def _verify_all(session: AsyncSession) -> list[Break]:
+    """Every chain in one ordered pass over the audit table (one query, not one per client).
+
+    The events stream in `(client_id, seq)` order (the unique index); each client's run of
+    rows is checked against the head recorded on its client row. Events whose client row is
+    missing, and client rows whose events are all missing, are found in the same pass.
+    """
+    heads: dict[int, tuple[int, str]] = {}
+    clients = await session.exec(
+        select(Client.id, Client.audit_seq, Client.audit_head).order_by(col(Client.id))
+    )
+    for cid, head_seq, head_hash in clients.all():
+        assert cid is not None
+        heads[cid] = (head_seq, head_hash)
+    table = AuditEvent.__table__  # type: ignore[attr-defined]
+    stmt = (
+        sa_select(
+            table.c.id,
+            table.c.client_id,
+            table.c.seq,
+            table.c.type,
+            table.c.payload,
+            table.c.payload_hash,
+            table.c.prev_hash,
+            table.c.hash,
+            table.c.created_at,
         )
-        for cid in orphan_ids.all():
-            breaks.append(Break(cid, None, None, "events of a client row that is missing"))
+        .order_by(table.c.client_id, table.c.seq)
+        .execution_options(yield_per=_VERIFY_BATCH)
+    )
+    found: dict[int, Break] = {}
+    orphans: list[int] = []
+    seen: set[int] = set()
+
+    def check(cid: int, events: list[Any]) -> None:
+        seen.add(cid)
+        if cid not in heads:
+            orphans.append(cid)
+            return
+        broken = check_chain(cid, *heads[cid], events)
+        if broken is not None:
+            found[cid] = broken
+
+    current: int | None = None
+    run: list[Any] = []
+    result = await session.stream(stmt)
+    async for partition in result.partitions(_VERIFY_BATCH):
+        for row in partition:
+            if row.client_id != current:
+                if current is not None:
+                    check(current, run)
+                current, run = row.client_id, []
+            run.append(row)
+    if current is not None:
+        check(current, run)
+    for cid, (head_seq, head_hash) in heads.items():
+        if cid not in seen:
+            broken = check_chain(cid, head_seq, head_hash, [])
+            if broken is not None:
+                found[cid] = broken
+    breaks = [found[cid] for cid in sorted(found)]
+    breaks += [Break(cid, None, None, "events of a client row that is missing") for cid in orphans]
     return breaks
