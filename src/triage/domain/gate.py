@@ -22,6 +22,7 @@ from triage.domain.codes import (
     Verdict,
     Zone,
 )
+from triage.domain.matching import first_owner_named, per_profile, token_sequences
 from triage.domain.profile import CompanyProfile
 from triage.domain.services import classify_service
 from triage.domain.text import fold
@@ -359,6 +360,17 @@ class GateResult:
     judged_kind: MessageKind | None = None
 
 
+_Names = dict[str, list[tuple[tuple[str, ...], int]]]
+
+
+def _named(profile: CompanyProfile) -> tuple[_Names, _Names]:
+    """The register's and the close links' names as word sequences, once per profile: the
+    text names one when its words are a run of the text's words (`\\b{name}\\b`)."""
+    register = token_sequences([entry.names for entry in profile.marketing], fold)
+    links = token_sequences([(link.name, *link.aliases) for link in profile.close_links], fold)
+    return register, links
+
+
 def promotional_content(
     text: str,
     profile: CompanyProfile,
@@ -384,16 +396,14 @@ def promotional_content(
         return f"promotional wording ({m.group(0)!r})"
     if _HANDLE_RE.search(text):
         return "points to a channel, handle or link"
-    for entry in profile.marketing:
-        for name in entry.names:
-            n = fold(name)
-            if n and re.search(rf"\b{re.escape(n)}\b", folded):
-                return f"names marketing activity '{entry.id}'"
-    for link in profile.close_links:
-        for name in (link.name, *link.aliases):
-            n = fold(name)
-            if n and re.search(rf"\b{re.escape(n)}\b", folded):
-                return f"names a closely linked entity ({link.name})"
+    register, links = per_profile(profile, "gate.names", _named)
+    words = folded.split()
+    entry = first_owner_named(register, words)
+    if entry is not None:
+        return f"names marketing activity '{profile.marketing[entry].id}'"
+    link = first_owner_named(links, words)
+    if link is not None:
+        return f"names a closely linked entity ({profile.close_links[link].name})"
     if not services:
         return ""
     svc = classify_service(text, profile)

@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 
 from triage.domain.codes import ServiceCode
-from triage.domain.profile import CompanyProfile
+from triage.domain.matching import PhraseIndex, per_profile
+from triage.domain.profile import CompanyProfile, Product
 from triage.domain.text import MAX_TEXT, fold
 
 S = ServiceCode
@@ -653,26 +654,42 @@ class ServiceFinding:
     confidence: float = 0.0
 
 
-def _cue_regex(phrase: str) -> str:
-    """A cue phrase as a regex on folded text; the phrase is folded too, in any script."""
-    star = phrase.endswith("*")
-    body = re.escape(fold(phrase.rstrip("*"))).replace(r"\ ", r"\s+")
-    return rf"\b{body}\w*" if star else rf"\b{body}\b"
-
-
-_CUE_RES: tuple[tuple[ServiceCode, re.Pattern[str], float], ...] = tuple(
+#: The cues once each: (code, confidence, folded phrase, "*" phrase), in the order above.
+_CUE_LIST: tuple[tuple[ServiceCode, float, str, bool], ...] = tuple(
     dict.fromkeys(
-        (code, re.compile(_cue_regex(phrase)), conf)
+        (code, conf, fold(phrase.rstrip("*")), phrase.endswith("*"))
         for code, cues in _CUES.items()
         for phrase, conf in cues
         if fold(phrase.rstrip("*"))
     )
 )
+#: All the cues matched in one pass over the words (one regex per cue would be one pass each).
+_CUE_INDEX = PhraseIndex((phrase, star) for _c, _conf, phrase, star in _CUE_LIST)
+
+
+def _product_patterns(
+    profile: CompanyProfile,
+) -> tuple[tuple[Product, tuple[tuple[str, re.Pattern[str]], ...]], ...]:
+    """Each product with its folded names as whole-word patterns, compiled once per profile."""
+    out = []
+    for product in profile.products:
+        names = []
+        for name in (product.name, *product.aliases):
+            key = fold(name)
+            if key:
+                names.append((key, re.compile(rf"(?<![a-z0-9]){re.escape(key)}(?![a-z0-9])")))
+        out.append((product, tuple(names)))
+    return tuple(out)
 
 
 def _negated(folded: str, start: int) -> bool:
     """A negator up to four words before a cue ("I don't need staking", "no staking")."""
-    for word in reversed(folded[:start].split()[-4:]):
+    return _negated_words(folded[:start].split()[-4:])
+
+
+def _negated_words(before: list[str]) -> bool:
+    """A negator among the (up to four) words before a cue, after any "but"."""
+    for word in reversed(before[-4:]):
         if word in _CONTRAST:
             return False
         if word in _NEGATORS:
@@ -688,22 +705,20 @@ def classify_service(text: str, profile: CompanyProfile) -> ServiceFinding:
     scores: dict[ServiceCode, float] = {}
     product_name: str | None = None
     product_code: ServiceCode | None = None
-    for product in profile.products:
-        for name in (product.name, *product.aliases):
-            key = fold(name)
-            if not key:
-                continue
-            m = re.search(rf"(?<![a-z0-9]){re.escape(key)}(?![a-z0-9])", folded)
+    for product, names in per_profile(profile, "services.products", _product_patterns):
+        for key, pattern in names:
+            m = pattern.search(folded)
             if m and not _negated(folded, m.start()):
                 # The longest name wins ("Yield Vault" over "Vault").
                 if product_name is None or len(key) > len(fold(product_name)):
                     product_name, product_code = product.name, product.service
                 scores[product.service] = max(scores.get(product.service, 0.0), 0.95)
                 break
-    for code, regex, conf in _CUE_RES:
-        m = regex.search(folded)
-        if m is None or _negated(folded, m.start()):
+    words = folded.split()
+    for i, at in _CUE_INDEX.first_matches(words):
+        if _negated_words(words[:at][-4:]):
             continue
+        code, conf, _phrase, _star = _CUE_LIST[i]
         scores[code] = max(scores.get(code, 0.0), conf)
 
     # Buying or selling against money is exchange for funds; crypto against crypto is (d).

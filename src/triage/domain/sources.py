@@ -13,10 +13,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rapidfuzz import fuzz
-from rapidfuzz.distance import OSA
-
 from triage.domain.codes import MARKETING_CHANNEL, SOLICITING, Channel, MarketingKind
+from triage.domain.matching import NameIndex, PhraseIndex, Sentence, per_profile
 from triage.domain.profile import CompanyProfile, MarketingEntry
 from triage.domain.text import MAX_TEXT, clean, fold
 
@@ -1191,33 +1189,35 @@ class SourceFinding:
     referral_codes: tuple[tuple[str, str], ...] = ()
 
 
-def _cue_regex(phrase: str) -> str:
-    """A cue phrase as a regex on folded text; the phrase is folded too, in any script."""
-    star = phrase.endswith("*")
-    body = re.escape(fold(phrase.rstrip("*"))).replace(r"\ ", r"\s+")
-    return rf"\b{body}\w*" if star else rf"\b{body}\b"
-
-
-_CUE_RES: tuple[tuple[Channel, re.Pattern[str], float, str], ...] = tuple(
+#: The cues once each: (channel, confidence, folded phrase, "*" phrase), in the order above.
+_CUE_LIST: tuple[tuple[Channel, float, str, bool], ...] = tuple(
     dict.fromkeys(
-        (channel, re.compile(_cue_regex(phrase)), conf, fold(phrase.rstrip("*")))
+        (channel, conf, fold(phrase.rstrip("*")), phrase.endswith("*"))
         for channel, cues in _CUES.items()
         for phrase, conf in cues
         if fold(phrase.rstrip("*"))
     )
 )
+#: All the cues matched in one pass over a sentence's words (`\b{phrase}\b` or, for "*",
+#: `\b{phrase}\w*` per cue, as regexes, would take one pass each).
+_CUE_INDEX = PhraseIndex((phrase, star) for _c, _conf, phrase, star in _CUE_LIST)
+_PUB_CUES = frozenset(
+    i for i, (_c, _conf, phrase, _s) in enumerate(_CUE_LIST) if phrase in ("pub", "pubs")
+)
 
 
 def find_referral_codes(text: str, profile: CompanyProfile) -> list[tuple[str, str]]:
     """Referral codes of the register's patterns anywhere in a text: (code, entry id)."""
+    return _find_codes(clean(text)[:MAX_TEXT], _index(profile))
+
+
+def _find_codes(text: str, index: _ProfileIndex) -> list[tuple[str, str]]:
+    if not index.codes or (index.any_code is not None and index.any_code.search(text) is None):
+        return []
     found: list[tuple[str, str]] = []
-    text = clean(text)[:MAX_TEXT]
-    for entry in profile.marketing:
-        regex = entry.code_regex()
-        if regex is None:
-            continue
+    for regex, entry_id in index.codes:
         for m in regex.finditer(text):
-            found.append((m.group(0), entry.id))
+            found.append((m.group(0), entry_id))
     return found
 
 
@@ -1281,44 +1281,85 @@ def _channel_pattern(channel: str) -> re.Pattern[str]:
     return re.compile(r"\b(?:" + "|".join(parts) + r")\b")
 
 
-_ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_BACKREFERENCE = re.compile(r"\\[1-9]|\\g<|\(\?P=|\(\?\(|\(\?[aiLmsux-]+\)")
 
 
-@lru_cache(maxsize=65536)
-def _name_key(name: str) -> str:
-    """A register or close-link name folded once (profiles hold thousands of them)."""
-    return fold(name)
+@dataclass(frozen=True)
+class _ProfileIndex:
+    """What classify_source needs from a profile, derived once per profile object."""
+
+    #: The register's names per entry, and the close links' names per link.
+    register: NameIndex
+    links: NameIndex
+    #: The referral-code patterns, compiled, per entry; and all of them in one pattern (None
+    #: when they cannot be combined), to skip texts without any code in one search.
+    codes: tuple[tuple[re.Pattern[str], str], ...]
+    any_code: re.Pattern[str] | None
+    firm: str
+    firm_first: str
+    link_keys: tuple[str, ...]
+    referral_entries: tuple[MarketingEntry, ...]
+    #: Per channel, the ad and social entries _attach_register may point a cue at, in order.
+    by_channel: dict[Channel, tuple[MarketingEntry, ...]]
 
 
-def _find_name(name: str, sentence: str) -> int | None:
-    """Where a name stands in a folded sentence as whole words, or None.
-
-    A plain search rather than one compiled pattern per name: a register of 1,000 entries
-    would otherwise compile thousands of patterns, more than `re` keeps cached.
-    """
-    key = _name_key(name)
-    if len(key) < 2:
-        return None
-    start = 0
-    while (i := sentence.find(key, start)) >= 0:
-        j = i + len(key)
-        if (i == 0 or sentence[i - 1] not in _ASCII_ALNUM) and (
-            j == len(sentence) or sentence[j] not in _ASCII_ALNUM
-        ):
-            return i
-        start = i + 1
-    return None
-
-
-def _names_firm(profile: CompanyProfile, sentence: str) -> bool:
-    """Whether the client typed the firm's own name (not a closely linked entity's)."""
+def _build_index(profile: CompanyProfile) -> _ProfileIndex:
+    codes: list[tuple[re.Pattern[str], str]] = []
+    patterns: list[str] = []
+    for entry in profile.marketing:
+        regex = entry.code_regex()
+        if regex is not None and entry.code_pattern is not None:
+            codes.append((regex, entry.id))
+            patterns.append(entry.code_pattern)
+    any_code: re.Pattern[str] | None = None
+    if len(codes) > 1 and not any(_BACKREFERENCE.search(p) for p in patterns):
+        # Whether any code is anywhere, in one search: the patterns without an alternation
+        # share `MarketingEntry.code_regex`'s whole-word guards; the others are taken whole.
+        simple = "|".join(f"(?:{p})" for p in patterns if "|" not in p)
+        alternatives = [
+            f"(?:{r.pattern})" for (r, _id), p in zip(codes, patterns, strict=True) if "|" in p
+        ]
+        if simple:
+            alternatives.insert(0, rf"(?<![A-Za-z0-9])(?:{simple})(?![A-Za-z0-9])")
+        try:
+            any_code = re.compile("|".join(alternatives), re.IGNORECASE)
+        except re.error:
+            any_code = None
+    by_channel: dict[Channel, list[MarketingEntry]] = {}
+    for entry in profile.marketing:
+        # A platform identifies an ad campaign or the firm's own account, never a person
+        # or an event: a YouTuber is not the firm's paid YouTuber by being on YouTube.
+        if entry.kind in (MarketingKind.AD, MarketingKind.SOCIAL):
+            by_channel.setdefault(MARKETING_CHANNEL[entry.kind], []).append(entry)
     firm = fold(profile.name)
-    for link in profile.close_links:
-        for name in (link.name, *link.aliases):
-            key = fold(name)
-            if key and key in sentence:
-                return False
-    first = firm.split()[0] if firm else ""
+    return _ProfileIndex(
+        register=NameIndex([_entry_names(e) for e in profile.marketing], fold),
+        links=NameIndex([(link.name, *link.aliases) for link in profile.close_links], fold),
+        codes=tuple(codes),
+        any_code=any_code,
+        firm=firm,
+        firm_first=firm.split()[0] if firm else "",
+        link_keys=tuple(
+            k
+            for link in profile.close_links
+            for k in (fold(n) for n in (link.name, *link.aliases))
+            if k
+        ),
+        referral_entries=tuple(e for e in profile.marketing if e.kind is MarketingKind.REFERRAL),
+        by_channel={k: tuple(v) for k, v in by_channel.items()},
+    )
+
+
+def _index(profile: CompanyProfile) -> _ProfileIndex:
+    return per_profile(profile, "sources", _build_index)
+
+
+def _names_firm(index: _ProfileIndex, sentence: str) -> bool:
+    """Whether the client typed the firm's own name (not a closely linked entity's)."""
+    for key in index.link_keys:
+        if key in sentence:
+            return False
+    firm, first = index.firm, index.firm_first
     return bool(firm) and (
         firm in sentence or (len(first) >= 5 and f" {first} " in f" {sentence} ")
     )
@@ -1326,39 +1367,6 @@ def _names_firm(profile: CompanyProfile, sentence: str) -> bool:
 
 def _entry_names(entry: MarketingEntry) -> list[str]:
     return [n for n in entry.names if fold(n)]
-
-
-@lru_cache(maxsize=256)
-def _prefixes(sentence: str) -> frozenset[str]:
-    return frozenset(w[:2] for w in sentence.split())
-
-
-def _fuzzy_name_hit(name: str, sentence: str) -> bool:
-    """A distinctive register name written with a typo ("Cripto Klara", "Web 3 Sumit")."""
-    key = _name_key(name)
-    parts = key.split()
-    if len(key) < 8 or any(len(w) < 3 for w in parts):
-        return False
-    # Cheap first: a typo rarely changes the first two letters of every word of a name.
-    if not any(w[:2] in _prefixes(sentence) for w in parts):
-        return False
-    size = len(parts)
-    words = sentence.split()
-    for n in {size - 1, size, size + 1} - {0}:
-        for i in range(0, max(0, len(words) - n) + 1):
-            if fuzz.ratio(key, " ".join(words[i : i + n]), score_cutoff=90):
-                return True
-    if size < 2 or any(len(w) < 4 for w in parts):
-        return False
-    # Every word of a several-word name within one edit ("crypto clara" ~ "cripto klara").
-    for i in range(0, max(0, len(words) - size) + 1):
-        window = words[i : i + size]
-        if len(window) == size and all(
-            a == b or (OSA.distance(a, b) <= 1 and (len(a) >= 5 or a[:1] == b[:1]))
-            for a, b in zip(parts, window, strict=True)
-        ):
-            return True
-    return False
 
 
 def _entry_signal(
@@ -1370,6 +1378,10 @@ def _entry_signal(
     return SourceSignal(channel, matched, conf, negated, hedged, entry.id)
 
 
+_SENTENCE = re.compile(r"[^.!?;\n]+[.!?;\n]*")
+_CLAUSE = re.compile(r"[,:()\[\]\"«»“”„]|\s[-–—]\s")
+
+
 def _sentences(raw: str) -> list[tuple[str, bool]]:
     """The sentences of a cleaned text, folded, each with whether it was a question.
 
@@ -1377,9 +1389,9 @@ def _sentences(raw: str) -> list[tuple[str, bool]]:
     "keine Werbung, ich habe euch gegoogelt" negate the ad and nothing after it.
     """
     out: list[tuple[str, bool]] = []
-    for m in re.finditer(r"[^.!?;\n]+[.!?;\n]*", raw):
+    for m in _SENTENCE.finditer(raw):
         chunk = m.group(0)
-        clauses = [fold(c) for c in re.split(r"[,:()\[\]\"«»“”„]|\s[-–—]\s", chunk)]
+        clauses = [fold(c) for c in _CLAUSE.split(chunk)]
         folded = " , ".join(c for c in clauses if c)
         if folded:
             out.append((folded, chunk.rstrip().endswith("?")))
@@ -1394,14 +1406,26 @@ def _before(sentence: str, start: int) -> list[str]:
     return words
 
 
+def _clause_before(words: list[str], at: int) -> list[str]:
+    """The words of a sentence (its words, "," between clauses) in the clause before word
+    `at`."""
+    before = words[:at]
+    if "," in before:
+        before = before[len(before) - before[::-1].index(",") :]
+    return before
+
+
 def classify_source(text: str, profile: CompanyProfile) -> SourceFinding:
     """Read the client's own words on how they found the firm."""
+    index = _index(profile)
     raw = clean(text)[:MAX_TEXT]
-    codes = tuple(find_referral_codes(raw, profile))
+    codes = tuple(_find_codes(raw if raw.isascii() else clean(raw)[:MAX_TEXT], index))
     flags: set[str] = set()
     signals: list[SourceSignal] = []
     matched_entries: set[str] = set()
     sentences = _sentences(raw)
+    marketing = profile.marketing
+    links = profile.close_links
 
     for sentence, question in sentences:
         hedged = bool(_HEDGES.search(sentence)) or question
@@ -1410,42 +1434,38 @@ def classify_source(text: str, profile: CompanyProfile) -> SourceFinding:
             flags.add("self_certification")
         if _NO_LINK.search(plain):
             flags.add("no_link_or_code")
-        if _NAME_SEARCH.search(plain) or _names_firm(profile, plain):
+        if _NAME_SEARCH.search(plain) or _names_firm(index, plain):
             flags.add("name_search")
         if _NORMAL_RESULT.search(plain):
             flags.add("organic_result")
         found_here = len(signals)
 
         # 1. Closely linked entities (R10): by name, typos tolerated for long names.
-        for link in profile.close_links:
-            for name in (link.name, *link.aliases):
-                at = _find_name(name, sentence)
-                if at is None and not _fuzzy_name_hit(name, plain):
-                    continue
-                before = _before(sentence, at) if at is not None else []
-                signals.append(
-                    SourceSignal(Channel.CLOSE_LINK, link.name, 0.9, _negated(before), hedged)
-                )
-                break
+        view = Sentence(sentence)
+        for owner, _name, at in index.links.hits(view):
+            before = _before(sentence, at) if at is not None else []
+            link = links[owner]
+            signals.append(
+                SourceSignal(Channel.CLOSE_LINK, link.name, 0.9, _negated(before), hedged)
+            )
 
         # 2. The register: entries named in the client's words.
-        for entry in profile.marketing:
-            for name in _entry_names(entry):
-                at = _find_name(name, sentence)
-                if at is None and not _fuzzy_name_hit(name, plain):
-                    continue
-                before = _before(sentence, at) if at is not None else []
-                signals.append(_entry_signal(entry, name, _negated(before), hedged, 0.9))
-                matched_entries.add(entry.id)
-                break
+        for owner, name, at in index.register.hits(view):
+            before = _before(sentence, at) if at is not None else []
+            entry = marketing[owner]
+            signals.append(_entry_signal(entry, name, _negated(before), hedged, 0.9))
+            matched_entries.add(entry.id)
 
-        # 3. Generic cues.
-        for channel, regex, conf, phrase in _CUE_RES:
-            for m in regex.finditer(sentence):
-                before = _before(sentence, m.start())
-                if phrase in ("pub", "pubs") and before and before[-1] in _ENGLISH_PUB:
+        # 3. Generic cues, all in one pass over the words.
+        words = sentence.split()
+        for i, at_list in sorted(_CUE_INDEX.matches(words).items()):
+            channel, conf, _phrase, _star = _CUE_LIST[i]
+            for at in at_list if i in _PUB_CUES else at_list[:1]:
+                before = _clause_before(words, at)
+                if i in _PUB_CUES and before and before[-1] in _ENGLISH_PUB:
                     continue  # "met a friend in a pub" is not "une pub"
-                signals.append(SourceSignal(channel, m.group(0), conf, _negated(before), hedged))
+                matched = " ".join(words[at : at + _CUE_INDEX.size(i)])
+                signals.append(SourceSignal(channel, matched, conf, _negated(before), hedged))
                 break
         if _LINKED.search(plain) and any(
             not sig.negated and sig.channel in SOLICITING for sig in signals[found_here:]
@@ -1453,7 +1473,7 @@ def classify_source(text: str, profile: CompanyProfile) -> SourceFinding:
             flags.add("linked")
 
     text_folded = " ".join(s.replace(" , ", " ") for s, _ in sentences)
-    signals = _attach_register(signals, profile, text_folded, matched_entries)
+    signals = _attach_register(signals, index, text_folded, matched_entries)
     signals = _refine(signals, flags)
     for code, entry_id in codes:
         signals.append(SourceSignal(Channel.REFERRAL, code, 1.0, False, False, entry_id))
@@ -1466,7 +1486,7 @@ def classify_source(text: str, profile: CompanyProfile) -> SourceFinding:
 
 def _attach_register(
     signals: list[SourceSignal],
-    profile: CompanyProfile,
+    index: _ProfileIndex,
     text: str,
     already: set[str],
 ) -> list[SourceSignal]:
@@ -1478,7 +1498,8 @@ def _attach_register(
     """
     out: list[SourceSignal] = []
     ads = any(s.channel is Channel.AD and not s.negated for s in signals)
-    referral_entries = [e for e in profile.marketing if e.kind is MarketingKind.REFERRAL]
+    referral_entries = index.referral_entries
+    named: dict[str, bool] = {}
     for sig in signals:
         if sig.entry_id is not None or sig.channel not in SOLICITING:
             out.append(sig)
@@ -1486,19 +1507,24 @@ def _attach_register(
         if sig.channel is Channel.SOCIAL and ads:
             continue  # "your Telegram ad": the platform of the ad, not the firm's channel
         best: MarketingEntry | None = None
-        for entry in profile.marketing:
-            if MARKETING_CHANNEL[entry.kind] is not sig.channel or entry.id in already:
-                continue
-            # A platform identifies an ad campaign or the firm's own account, never a person
-            # or an event: a YouTuber is not the firm's paid YouTuber by being on YouTube.
-            if entry.kind not in (MarketingKind.AD, MarketingKind.SOCIAL):
+        # Only ad and social entries: a platform identifies an ad campaign or the firm's own
+        # account, never a person or an event (a YouTuber is not the firm's paid YouTuber by
+        # being on YouTube).
+        for entry in index.by_channel.get(sig.channel, ()):
+            if entry.id in already:
                 continue
             # "a Telegram group" is someone's group; "your Telegram channel" is the firm's.
             if entry.kind is MarketingKind.SOCIAL and sig.confidence < 0.8:
                 continue
-            if entry.channel and _channel_pattern(entry.channel).search(text):
-                best = entry
-                break
+            if entry.channel:
+                there = named.get(entry.channel)
+                if there is None:
+                    there = named[entry.channel] = bool(
+                        _channel_pattern(entry.channel).search(text)
+                    )
+                if there:
+                    best = entry
+                    break
         confidence = max(sig.confidence, 0.85)
         if best is None and sig.channel is Channel.REFERRAL and len(referral_entries) == 1:
             best, confidence = referral_entries[0], sig.confidence

@@ -96,9 +96,15 @@ def clean(text: str) -> str:
 
     Line breaks are kept (one per break): they separate answers and sentences.
     """
-    text = unicodedata.normalize("NFKC", text[: MAX_TEXT * 2])
-    text = _CONTROL.sub("", text)
-    text = _WORD.sub(lambda m: _skeleton_word(m.group(0)), text)
+    text = text[: MAX_TEXT * 2]
+    if text.isascii():
+        # The same without per-word work: NFKC and look-alikes leave ASCII as it is, and the
+        # only ASCII characters `_CONTROL` removes are `_ASCII_CONTROL`'s.
+        text = _ASCII_CONTROL.sub("", text)
+    else:
+        text = unicodedata.normalize("NFKC", text)
+        text = _CONTROL.sub("", text)
+        text = _WORD.sub(lambda m: _skeleton_word(m.group(0)), text)
     text = _NEWLINES.sub("\n", _SPACES.sub(" ", text))
     return text.strip()[:MAX_TEXT].strip()
 
