@@ -3,12 +3,15 @@
 Covered there already: a missing or wrong secret -> 401, a 2 MB body with Content-Length ->
 413, a redelivered update. Slack forgery (bad signature, stale timestamp, replay inside the
 5-minute window, a button naming another case, a non-officer) is in tests/channels/.
+
+Every test runs on SQLite, and on PostgreSQL when TRIAGE_TEST_POSTGRES_URL is set (a fresh
+schema each, the store tests' `db_url` fixture): "nothing written" and "handled once" are
+claims about the database.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,6 +19,7 @@ import pytest
 from sqlmodel import func, select
 
 from tests.reliability.test_outage import CONFIG, _settings
+from tests.store.conftest import db_url  # noqa: F401 - fixture: sqlite, postgres
 from triage.app import TriageApp
 from triage.channels.telegram import WEBHOOK_PATH
 from triage.flows.engine import Engine
@@ -40,11 +44,14 @@ def update(update_id: int, chat: int, message_id: int, text: str) -> dict[str, A
 
 
 @pytest.fixture
-async def hook(tmp_path: Path, engine: Engine) -> AsyncIterator[tuple[TriageApp, str]]:
+async def hook(
+    db_url: str,  # noqa: F811
+    engine: Engine,
+) -> AsyncIterator[tuple[TriageApp, str]]:
     async with TelegramSandbox() as tg:
         settings = _settings(
             tg,
-            f"sqlite+aiosqlite:///{tmp_path}/forgery.db",
+            db_url,
             telegram_mode="webhook",
             telegram_webhook_secret=SECRET,
         )
@@ -136,11 +143,12 @@ async def test_update_ids_that_jump_and_go_back_are_each_handled_once(
 
 
 async def test_polling_after_an_update_id_jump_loses_nothing(
-    tmp_path: Path, engine: Engine
+    db_url: str,  # noqa: F811
+    engine: Engine,
 ) -> None:
     async with TelegramSandbox() as tg:
         app = TriageApp(
-            _settings(tg, f"sqlite+aiosqlite:///{tmp_path}/jump.db"),
+            _settings(tg, db_url),
             engine=engine,
             dispatcher_config=CONFIG,
         )

@@ -369,3 +369,30 @@ async def test_regression_b1_a_failed_mark_sent_does_not_send_twice(
             assert len(texts) == len(set(texts)) == 2, texts
         finally:
             await app.stop()
+
+
+@pytest.mark.postgres
+async def test_regression_b1_a_failed_mark_sent_does_not_send_twice_on_postgres(
+    pg_behind_proxy: tuple[str, TcpProxy], engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """B1 on PostgreSQL: every connection of the app dies right after Telegram accepted the
+    first send, before its mark-sent commit. The worker retries the mark until the server is
+    reachable again; the client gets each message once."""
+    url, proxy = pg_behind_proxy
+    async with TelegramSandbox() as tg:
+        app = TriageApp(_settings(tg, url), engine=engine, dispatcher_config=CONFIG)
+        await app.start()
+        try:
+            await tg.push_start(user_id=861, language_code="en")
+            await tg.wait_until(lambda: len(tg.calls_to("sendMessage")) >= 1, timeout=15)
+            await proxy.down()
+            await until(
+                lambda: any("recording it failed" in r.getMessage() for r in caplog.records)
+            )
+            await proxy.up()
+            await tg.wait_sent(2, chat_id=861, timeout=30)
+            await _settle(app)
+            texts = [m["text"] for m in tg.sent(861)]
+            assert len(texts) == len(set(texts)) == 2, texts
+        finally:
+            await app.stop()

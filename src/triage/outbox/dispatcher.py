@@ -6,7 +6,9 @@ One row goes through these steps, each in a transaction of its own:
    with an expired lease (a crashed worker's), oldest `due_at` first, `FOR UPDATE SKIP LOCKED`
    on PostgreSQL so that concurrent workers take disjoint rows. Only the oldest unfinished row
    of each chat is claimable, so a chat's messages leave in order even when one of them waits
-   for a retry. The rows become `sending` with `locked_by`, `locked_until` and `attempts + 1`.
+   for a retry. The rows become `sending` with `locked_by` and `locked_until`. The attempt is
+   counted when the row is judged (step 3), not when it is claimed: a worker that dies while
+   sending one row of its batch has not tried the others, and they must not go dead for it.
    SQLite ignores the row lock; run one dispatcher there (its transactions are serialised by
    `BEGIN IMMEDIATE` anyway).
 2. **Pace**: the rate limiter gives the row a slot; a slot further away than
@@ -268,6 +270,7 @@ class Dispatcher:
                 unmarked = None
                 report.errors += 1
                 log.exception("outbox row %s: unexpected error, retried after the lease", row.id)
+                await self._charge_attempt(row)
         if unmarked is not None:
             try:
                 await self._settle(unmarked, report)
@@ -278,6 +281,25 @@ class Dispatcher:
                     unmarked.claimed.id,
                 )
         return report
+
+    async def _charge_attempt(self, row: _Claimed) -> None:
+        """Count an attempt for a row whose processing raised (its verdict may have rolled back).
+
+        Otherwise a row whose judging fails every time would be retried forever, never dead.
+        """
+        try:
+            async with self._sessions() as session, write_transaction(session):
+                await session.exec(
+                    update(Outbox)
+                    .where(
+                        col(Outbox.id) == row.id,
+                        col(Outbox.status) == "sending",
+                        col(Outbox.locked_by) == self._name,
+                    )
+                    .values(attempts=Outbox.attempts + 1)
+                )
+        except Exception:
+            log.warning("outbox row %s: could not count the failed attempt", row.id, exc_info=True)
 
     async def _claim(self) -> list[_Claimed]:
         if not self._senders:
@@ -340,7 +362,6 @@ class Dispatcher:
                     status="sending",
                     locked_by=self._name,
                     locked_until=lease_until,
-                    attempts=Outbox.attempts + 1,
                 )
             )
         return claimed
@@ -450,8 +471,6 @@ class Dispatcher:
                     locked_by=None,
                     locked_until=None,
                     next_attempt_at=later,
-                    # Pacing is not an attempt: the claim's count is given back.
-                    attempts=Outbox.attempts - 1,
                 )
             )
 
@@ -479,11 +498,14 @@ class Dispatcher:
             if row is None or row.status != "sending" or row.locked_by != self._name:
                 return "skipped"
             row.locked_until = now + timedelta(seconds=self._config.lease_seconds)
+            # The attempt is charged here, with the verdict and before the send: a row whose
+            # sending kills the worker (a poison message) still runs out of attempts.
+            row.attempts += 1
             base = self._payload(row)
             if row.attempts > self._config.max_attempts:
                 reason = (
-                    f"claimed {row.attempts} times without a result: the workers holding it "
-                    "stopped before finishing"
+                    f"judged {row.attempts - 1} times without a result: the workers holding "
+                    "it stopped before finishing"
                 )
                 self._release(row, "dead")
                 row.last_error = reason
