@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
+
 from tests.outbox.conftest import (  # noqa: F401 - fixtures: clock, sender, store
     clock,
     converse,
