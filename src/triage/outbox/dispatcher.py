@@ -282,6 +282,14 @@ class Dispatcher:
                 )
         return report
 
+    def _update_mine(self, row: _Claimed) -> Any:
+        """An UPDATE of a claimed row that applies only while this worker still holds it."""
+        return update(Outbox).where(
+            col(Outbox.id) == row.id,
+            col(Outbox.status) == "sending",
+            col(Outbox.locked_by) == self._name,
+        )
+
     async def _charge_attempt(self, row: _Claimed) -> None:
         """Count an attempt for a row whose processing raised (its verdict may have rolled back).
 
@@ -289,15 +297,7 @@ class Dispatcher:
         """
         try:
             async with self._sessions() as session, write_transaction(session):
-                await session.exec(
-                    update(Outbox)
-                    .where(
-                        col(Outbox.id) == row.id,
-                        col(Outbox.status) == "sending",
-                        col(Outbox.locked_by) == self._name,
-                    )
-                    .values(attempts=Outbox.attempts + 1)
-                )
+                await session.exec(self._update_mine(row).values(attempts=Outbox.attempts + 1))
         except Exception:
             log.warning("outbox row %s: could not count the failed attempt", row.id, exc_info=True)
 
@@ -414,9 +414,7 @@ class Dispatcher:
             judged = await self._judge(row)
         else:
             if unmarked is not None:
-                report.sent += 1
-                if self._metrics is not None:
-                    self._metrics.sent.labels(unmarked.claimed.channel).inc()
+                self._count_sent(unmarked, report)
         if isinstance(judged, str):
             setattr(report, judged, getattr(report, judged) + 1)
             return None
@@ -450,6 +448,10 @@ class Dispatcher:
     async def _settle(self, unmarked: _Unmarked, report: DrainReport) -> None:
         """Mark a sent row in a transaction of its own (retried while the database is away)."""
         await self._mark_sent_persistently(unmarked)
+        self._count_sent(unmarked, report)
+
+    def _count_sent(self, unmarked: _Unmarked, report: DrainReport) -> None:
+        """A sent row's mark is committed: count it in the report and the metrics."""
         report.sent += 1
         if self._metrics is not None:
             self._metrics.sent.labels(unmarked.claimed.channel).inc()
@@ -460,13 +462,7 @@ class Dispatcher:
         later = self._clock.now() + timedelta(seconds=wait)
         async with self._sessions() as session, write_transaction(session):
             await session.exec(
-                update(Outbox)
-                .where(
-                    col(Outbox.id) == row.id,
-                    col(Outbox.status) == "sending",
-                    col(Outbox.locked_by) == self._name,
-                )
-                .values(
+                self._update_mine(row).values(
                     status="pending",
                     locked_by=None,
                     locked_until=None,
