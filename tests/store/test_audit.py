@@ -8,6 +8,7 @@ store, and an erased (tombstoned) payload, verify with exit 0.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,7 @@ from tests.store.support import EU_CLIENT, converse, run_cli
 from triage.flows.engine import Engine
 from triage.store import audit
 from triage.store.conversations import ConversationStore
-from triage.store.db import SessionFactory
+from triage.store.db import SessionFactory, write_transaction
 from triage.store.models import AuditEvent, Client, UTCDateTime
 
 #: Two turns: enough events for a victim in the middle with neighbours on both sides.
@@ -298,3 +299,45 @@ async def test_audit_verify_command_names_each_broken_event(
     one = run_cli(["audit", "verify", "--client", str(erased)], db_url=db_url, cwd=tmp_path)
     assert one.returncode == 0 and "OK: 1 chain(s) intact" in one.stdout, one.stdout + one.stderr
     assert intact not in reported
+
+
+async def test_regression_verify_snapshot_while_the_bot_writes(
+    sessions: SessionFactory, engine: Engine
+) -> None:
+    """Verify must see heads and events from one snapshot while chains keep growing.
+
+    Found by CI on PostgreSQL: verify read the client heads and the events in two statements;
+    under READ COMMITTED an append committed between them looked like a forged event
+    ("beyond the chain head ...: inserted"). The writer below appends as fast as it can while
+    verify runs again and again; every verify must find every chain intact.
+    """
+    store = ConversationStore(sessions)
+    cids = [
+        (await converse(store, engine, external_id=str(n), texts=SHORT))[0].client_id
+        for n in range(3)
+    ]
+    stop = asyncio.Event()
+    appended = 0
+
+    async def write() -> None:
+        nonlocal appended
+        while not stop.is_set():
+            for cid in cids:
+                async with sessions() as s, write_transaction(s):
+                    client = await audit.lock_client(s, cid)
+                    await audit.append(s, cid, "note", {"n": appended}, client=client)
+                appended += 1
+            await asyncio.sleep(0)
+
+    writer = asyncio.create_task(write())
+    try:
+        for _ in range(40):
+            async with sessions() as s:
+                assert await audit.verify(s) == []
+            async with sessions() as s:
+                assert await audit.verify(s, cids[0]) == []
+            await asyncio.sleep(0)
+    finally:
+        stop.set()
+        await writer
+    assert appended > 10, appended  # the chains really grew while verify ran

@@ -24,10 +24,11 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, cast, insert, literal, union_all, update
+from sqlalchemy import null as null_
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from triage.store.models import AuditEvent, Client, utcnow
@@ -315,97 +316,91 @@ def check_chain(
     return None
 
 
-async def verify(session: AsyncSession, client_id: int | None = None) -> list[Break]:
-    """Check every chain (or one client's); one Break per broken chain, first break only."""
-    if client_id is None:
-        return await _verify_all(session)
-    breaks: list[Break] = []
-    clients_stmt = select(Client.id, Client.audit_seq, Client.audit_head).where(
-        Client.id == client_id
-    )
-    clients = (await session.exec(clients_stmt)).all()
-    if not clients:
-        orphans = await session.exec(
-            select(AuditEvent.id).where(AuditEvent.client_id == client_id).limit(1)
-        )
-        if orphans.first() is not None:
-            breaks.append(Break(client_id, None, None, "events of a client row that is missing"))
-        return breaks
-    for cid, head_seq, head_hash in clients:
-        assert cid is not None
-        events = await session.exec(
-            select(AuditEvent).where(AuditEvent.client_id == cid).order_by(col(AuditEvent.seq))
-        )
-        found = check_chain(cid, head_seq, head_hash, events.all())
-        if found is not None:
-            breaks.append(found)
-    return breaks
-
-
-#: Rows fetched per round trip when every chain is read in one pass.
+#: Rows fetched per round trip when chains are read.
 _VERIFY_BATCH = 5_000
 
 
-async def _verify_all(session: AsyncSession) -> list[Break]:
-    """Every chain in one ordered pass over the audit table (one query, not one per client).
+def _verify_statement(client_id: int | None) -> Any:
+    """Chain heads and events in ONE statement, so both come from one snapshot.
 
-    The events stream in `(client_id, seq)` order (the unique index); each client's run of
-    rows is checked against the head recorded on its client row. Events whose client row is
-    missing, and client rows whose events are all missing, are found in the same pass.
+    Read in two statements, a chain appended to between them looks broken: on PostgreSQL's
+    READ COMMITTED every statement sees the data committed when it starts, so the bot
+    writing while `triage audit verify` runs gave false "inserted" breaks. One statement sees
+    one snapshot on every backend and isolation level. Each client's head row (`kind` 0)
+    comes first, then its events (`kind` 1) in seq order.
     """
-    heads: dict[int, tuple[int, str]] = {}
-    clients = await session.exec(
-        select(Client.id, Client.audit_seq, Client.audit_head).order_by(col(Client.id))
+    ev, cl = _EVENTS.c, _CLIENTS.c
+
+    def null(column: Any) -> Any:
+        return cast(null_(), column.type)
+
+    heads = sa_select(
+        literal(0).label("kind"),
+        cl.id.label("client_id"),
+        null(ev.id).label("id"),
+        cl.audit_seq.label("seq"),
+        null(ev.type).label("type"),
+        null(ev.payload).label("payload"),
+        null(ev.payload_hash).label("payload_hash"),
+        null(ev.prev_hash).label("prev_hash"),
+        cl.audit_head.label("hash"),
+        null(ev.created_at).label("created_at"),
     )
-    for cid, head_seq, head_hash in clients.all():
-        assert cid is not None
-        heads[cid] = (head_seq, head_hash)
-    table = AuditEvent.__table__  # type: ignore[attr-defined]
-    stmt = (
-        sa_select(
-            table.c.id,
-            table.c.client_id,
-            table.c.seq,
-            table.c.type,
-            table.c.payload,
-            table.c.payload_hash,
-            table.c.prev_hash,
-            table.c.hash,
-            table.c.created_at,
-        )
-        .order_by(table.c.client_id, table.c.seq)
+    events = sa_select(
+        literal(1).label("kind"),
+        ev.client_id,
+        ev.id,
+        ev.seq,
+        ev.type,
+        ev.payload,
+        ev.payload_hash,
+        ev.prev_hash,
+        ev.hash,
+        ev.created_at,
+    )
+    if client_id is not None:
+        heads = heads.where(cl.id == client_id)
+        events = events.where(ev.client_id == client_id)
+    both = union_all(heads, events).subquery("chain")
+    return (
+        sa_select(both)
+        .order_by(both.c.client_id, both.c.kind, both.c.seq)
         .execution_options(yield_per=_VERIFY_BATCH)
     )
-    found: dict[int, Break] = {}
-    orphans: list[int] = []
-    seen: set[int] = set()
 
-    def check(cid: int, events: list[Any]) -> None:
-        seen.add(cid)
-        if cid not in heads:
-            orphans.append(cid)
-            return
-        broken = check_chain(cid, *heads[cid], events)
-        if broken is not None:
-            found[cid] = broken
 
+async def verify(session: AsyncSession, client_id: int | None = None) -> list[Break]:
+    """Check every chain (or one client's); one Break per broken chain, first break only.
+
+    One ordered pass over heads and events together (see `_verify_statement`): each client's
+    run of events is checked against the head on its client row. Events whose client row is
+    missing, and client rows whose events are all missing, are found in the same pass.
+    """
+    found: list[Break] = []
+    orphans: list[Break] = []
     current: int | None = None
+    head: tuple[int, str] | None = None
     run: list[Any] = []
-    result = await session.stream(stmt)
+
+    def check() -> None:
+        if current is None:
+            return
+        if head is None:
+            orphans.append(Break(current, None, None, "events of a client row that is missing"))
+            return
+        broken = check_chain(current, *head, run)
+        if broken is not None:
+            found.append(broken)
+
+    result = await session.stream(_verify_statement(client_id))
     async for partition in result.partitions(_VERIFY_BATCH):
         for row in partition:
             if row.client_id != current:
-                if current is not None:
-                    check(current, run)
-                current, run = row.client_id, []
-            run.append(row)
-    if current is not None:
-        check(current, run)
-    for cid, (head_seq, head_hash) in heads.items():
-        if cid not in seen:
-            broken = check_chain(cid, head_seq, head_hash, [])
-            if broken is not None:
-                found[cid] = broken
-    breaks = [found[cid] for cid in sorted(found)]
-    breaks += [Break(cid, None, None, "events of a client row that is missing") for cid in orphans]
-    return breaks
+                check()
+                current, head, run = row.client_id, None, []
+            if row.kind == 0:
+                head = (row.seq, row.hash)
+            else:
+                run.append(row)
+    check()
+    return found + orphans
