@@ -191,10 +191,12 @@ def audit_verify(
     from sqlmodel import col, func, select
 
     from triage.store.audit import Break, verify
+    from triage.store.db import read_snapshot
     from triage.store.models import AuditEvent, Client
 
     async def work(sessions: SessionFactory) -> tuple[list[Break], dict[int, str], int]:
-        async with sessions() as session:
+        # One snapshot for the chains and the count; the running bot is never held up.
+        async with sessions() as session, read_snapshot(session):
             breaks = await verify(session, client)
             ids = [b.event_id for b in breaks if b.event_id is not None]
             types: dict[int, str] = {}

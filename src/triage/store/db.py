@@ -91,7 +91,14 @@ def _configure_sqlite(engine: AsyncEngine, *, cache_kib: int, mmap_bytes: int) -
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(_READ_ONLY):
+            conn.exec_driver_sql("BEGIN")  # deferred: a reader; see `read_snapshot`
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+#: Connection option that SQLite's begin hook reads: this transaction only reads.
+_READ_ONLY = "triage_read_only"
 
 
 def insert_ignoring_conflicts(session: AsyncSession, model: type[SQLModel]) -> Any:
@@ -183,6 +190,27 @@ def _sqlite_writer_lock(url: str) -> asyncio.Lock | contextlib.nullcontext[None]
     if lock is None:
         lock = locks[url] = asyncio.Lock()
     return lock
+
+
+@contextlib.asynccontextmanager
+async def read_snapshot(session: AsyncSession) -> AsyncIterator[None]:
+    """A read-only transaction: every statement in it sees one snapshot, and no writer waits.
+
+    For reads that must agree with each other while the bot writes (an evidence pack, `audit
+    verify`). PostgreSQL: REPEATABLE READ, READ ONLY. SQLite: a deferred `BEGIN`; in WAL mode
+    the snapshot is fixed at the first read and the writer goes on meanwhile (`BEGIN
+    IMMEDIATE` would hold the write lock, and stall every turn, for the whole read).
+    """
+    bind = session.bind
+    assert bind is not None, "sessions must be bound to an engine"
+    options: dict[str, Any]
+    if bind.dialect.name == "postgresql":
+        options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+    else:
+        options = {_READ_ONLY: True}
+    async with session.begin():
+        await session.connection(execution_options=options)
+        yield
 
 
 @contextlib.asynccontextmanager

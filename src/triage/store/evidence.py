@@ -33,7 +33,7 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from triage.store import audit
-from triage.store.db import SessionFactory, write_transaction
+from triage.store.db import SessionFactory, read_snapshot
 from triage.store.models import (
     AuditEvent,
     Client,
@@ -136,14 +136,6 @@ async def client_ids(sessions: SessionFactory) -> list[int]:
     async with sessions() as session:
         rows = await session.exec(select(Client.id).order_by(col(Client.id)))
         return [int(r) for r in rows.all() if r is not None]
-
-
-async def _snapshot(session: AsyncSession) -> None:
-    bind = session.bind
-    if bind is not None and bind.dialect.name == "postgresql":
-        await session.connection(
-            execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
-        )
 
 
 _COVERED = {
@@ -296,8 +288,7 @@ async def export_client(
     sessions: SessionFactory, client_id: int, out_dir: Path, *, now: datetime | None = None
 ) -> ExportedPack:
     """Read one client's evidence in one snapshot and write both files."""
-    async with sessions() as session, write_transaction(session):
-        await _snapshot(session)
+    async with sessions() as session, read_snapshot(session):
         pack = await collect(session, client_id, now=now)
     return write_pack(pack, out_dir)
 
