@@ -40,6 +40,14 @@ def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(x.replace("_", "")) for x in text.split(",") if x.strip())
 
 
+def _backends(text: str) -> tuple[str, ...]:
+    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    unknown = [n for n in names if n not in ("sqlite", "postgres")]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"use sqlite, postgres or both (got {text!r})")
+    return names
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     """The command line."""
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
@@ -50,6 +58,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--postgres-url", help="PostgreSQL base URL (else TRIAGE_BENCH_POSTGRES_URL)")
     p.add_argument("--no-postgres", action="store_true", help="SQLite only")
     p.add_argument("--scale-sizes", type=_ints, help="stored clients, e.g. 10000,100000,1000000")
+    p.add_argument(
+        "--scale-backends",
+        type=_backends,
+        help="item 4 on these only, e.g. postgres (default: sqlite,postgres)",
+    )
     p.add_argument("--scale-samples", type=int, help="turns and gate checks per size")
     p.add_argument("--scale-repeats", type=int, help="runs at each size")
     p.add_argument("--evidence-clients", type=int, help="stored clients for verify")
@@ -74,6 +87,7 @@ def config(args: argparse.Namespace, work_dir: Path) -> Config:
         "turn_clients",
         "e2e_clients",
         "postgres_url",
+        "scale_backends",
     ):
         value = getattr(args, name)
         if value is not None:
