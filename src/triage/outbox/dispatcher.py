@@ -49,7 +49,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, bindparam, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -182,6 +182,45 @@ class _Unmarked:
     monotonic: float
 
 
+#: The statements of a row's judge and mark, built once (compiled once, then only run).
+#: The row being judged with its client (locked first, like every writer of the client's
+#: data; PostgreSQL locks a statement's rows in the order of its FROM list) and the
+#: conversation state the gate needs, in one statement.
+_JUDGE_LOAD = (
+    select(Client, Outbox, Conversation.state)
+    .select_from(Client)
+    .join(Outbox, col(Outbox.client_id) == col(Client.id))
+    .outerjoin(Conversation, col(Conversation.client_id) == col(Client.id))
+    .where(col(Client.id) == bindparam("client_id"), col(Outbox.id) == bindparam("outbox_id"))
+    .with_for_update(of=[Client, Outbox])  # type: ignore[list-item]
+    .execution_options(populate_existing=True)
+)
+#: A sales reply sent to the client after a row was queued (it cancels a follow-up).
+_SALES_REPLY_AFTER = (
+    select(Outbox.id)
+    .where(
+        col(Outbox.client_id) == bindparam("client_id"),
+        col(Outbox.sender) == Sender.SALES.value,
+        col(Outbox.status) == "sent",
+        col(Outbox.sent_at) > bindparam("created_at"),
+    )
+    .limit(1)
+)
+#: A row that was sent is `sent`, whoever holds it now.
+_MARK_SENT = (
+    update(Outbox)
+    .where(col(Outbox.id) == bindparam("row_id"), col(Outbox.status) != "sent")
+    .values(
+        status="sent",
+        sent_at=bindparam("at"),
+        locked_by=None,
+        locked_until=None,
+        next_attempt_at=None,
+        last_error=None,
+    )
+)
+
+
 def default_worker_name() -> str:
     """host:pid:random, unique per dispatcher instance."""
     return f"{socket.gethostname()[:80]}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -222,6 +261,7 @@ class Dispatcher:
             if c.rate_limit
             else None
         )
+        self._claim_due, self._take = self._claim_statements()
 
     @property
     def name(self) -> str:
@@ -306,6 +346,20 @@ class Dispatcher:
             return []
         now = self._clock.now()
         lease_until = now + timedelta(seconds=self._config.lease_seconds)
+        async with self._sessions() as session, write_transaction(session):
+            claimed = [
+                _Claimed(r.id, r.client_id, r.channel, r.kind, r.attempts + 1)
+                for r in (await session.exec(self._claim_due, params={"now": now})).all()
+            ]
+            if not claimed:
+                return []
+            params = {"ids": [c.id for c in claimed], "until": lease_until}
+            await session.exec(self._take, params=params)
+        return claimed
+
+    def _claim_statements(self) -> tuple[Any, Any]:
+        """The claim's two statements, built once per dispatcher (its channels are fixed)."""
+        now = bindparam("now")
         # A chat's messages go out in order: a row waits while an earlier row of the same
         # client and channel is unfinished (waiting for a retry, paced, or being sent by another
         # worker). So a batch holds at most one row per chat, and no worker overtakes another.
@@ -331,8 +385,8 @@ class Dispatcher:
             )
             .exists()
         )
-        stmt = (
-            select(Outbox)
+        due = (
+            select(Outbox.id, Outbox.client_id, Outbox.channel, Outbox.kind, Outbox.attempts)
             .where(
                 or_(
                     col(Outbox.status) == "pending",
@@ -347,24 +401,12 @@ class Dispatcher:
             .limit(self._config.batch_size)
             .with_for_update(skip_locked=True)
         )
-        async with self._sessions() as session, write_transaction(session):
-            claimed = [
-                _Claimed(r.id, r.client_id, r.channel, r.kind, r.attempts + 1)
-                for r in (await session.exec(stmt)).all()
-                if r.id is not None
-            ]
-            if not claimed:
-                return []
-            await session.exec(
-                update(Outbox)
-                .where(col(Outbox.id).in_([c.id for c in claimed]))
-                .values(
-                    status="sending",
-                    locked_by=self._name,
-                    locked_until=lease_until,
-                )
-            )
-        return claimed
+        take = (
+            update(Outbox)
+            .where(col(Outbox.id).in_(bindparam("ids", expanding=True)))
+            .values(status="sending", locked_by=self._name, locked_until=bindparam("until"))
+        )
+        return due, take
 
     def _pace_key(self, row: _Claimed) -> str:
         # Staff cards go to one Slack channel per kind; client messages to the client's chat.
@@ -484,14 +526,19 @@ class Dispatcher:
             if unmarked is not None and unmarked.claimed.client_id < claimed.client_id:
                 await self._record_sent(session, unmarked)
                 unmarked = None
-            # The client row first, like every writer of the client's data (no deadlocks).
-            client = await audit.lock_client(session, claimed.client_id)
+            # The client row first, like every writer of the client's data (no deadlocks),
+            # then the outbox row, and the conversation state the gate needs: one statement.
+            loaded = (
+                await session.exec(
+                    _JUDGE_LOAD, params={"client_id": claimed.client_id, "outbox_id": claimed.id}
+                )
+            ).one_or_none()
             if unmarked is not None:
                 await self._record_sent(session, unmarked)
-            row = await session.get(
-                Outbox, claimed.id, with_for_update=True, populate_existing=True
-            )
-            if row is None or row.status != "sending" or row.locked_by != self._name:
+            if loaded is None:
+                return "skipped"
+            client, row, raw_state = loaded
+            if row.status != "sending" or row.locked_by != self._name:
                 return "skipped"
             row.locked_until = now + timedelta(seconds=self._config.lease_seconds)
             # The attempt is charged here, with the verdict and before the send: a row whose
@@ -507,7 +554,9 @@ class Dispatcher:
                 row.last_error = reason
                 session.add(row)
                 dead = {**base, "attempts": row.attempts, "reason": reason}
-                await audit.append(session, row.client_id, "outbound_dead", dead, at=now)
+                await audit.append(
+                    session, row.client_id, "outbound_dead", dead, at=now, client=client
+                )
                 log.warning("outbox row %s dead: %s", row.id, reason)
                 return "dead"
             cancel = await self._cancel_reason(session, row)
@@ -515,10 +564,16 @@ class Dispatcher:
                 self._release(row, "cancelled")
                 session.add(row)
                 event = {**base, "reason": cancel}
-                await audit.append(session, row.client_id, "outbound_cancelled", event, at=now)
+                await audit.append(
+                    session, row.client_id, "outbound_cancelled", event, at=now, client=client
+                )
                 return "cancelled"
             gated = row.channel not in STAFF_CHANNELS
-            result = await self._verdict(session, row, client=client, now=now) if gated else _STAFF
+            result = (
+                self._verdict(row, client=client, raw_state=raw_state, now=now)
+                if gated
+                else _STAFF
+            )
             row.verdict = result.verdict.value
             row.verdict_reason = result.reason
             event = {
@@ -529,7 +584,9 @@ class Dispatcher:
                 "rules": list(result.rules),
                 "judged_kind": result.judged_kind.value if result.judged_kind else None,
             }
-            await audit.append(session, row.client_id, f"outbound_{row.verdict}", event, at=now)
+            await audit.append(
+                session, row.client_id, f"outbound_{row.verdict}", event, at=now, client=client
+            )
             if gated and self._metrics is not None:
                 self._metrics.gate.labels(result.verdict.value, row.kind).inc()
             if gated and self.on_verdict is not None:
@@ -580,23 +637,14 @@ class Dispatcher:
             # Only conditions this code knows are stored (see rows.CANCEL_CONDITIONS); a row from
             # a newer version is left to the gate rather than guessed about.
             return ""
-        stmt = (
-            select(Outbox.id)
-            .where(
-                Outbox.client_id == row.client_id,
-                Outbox.sender == Sender.SALES.value,
-                Outbox.status == "sent",
-                col(Outbox.sent_at) > row.created_at,
-            )
-            .limit(1)
-        )
-        reply = (await session.exec(stmt)).first()
+        params = {"client_id": row.client_id, "created_at": row.created_at}
+        reply = (await session.exec(_SALES_REPLY_AFTER, params=params)).first()
         if reply is None:
             return ""
         return f"a sales reply (outbox row {reply}) was sent after this row was queued"
 
-    async def _verdict(
-        self, session: AsyncSession, row: Outbox, *, client: Client, now: datetime
+    def _verdict(
+        self, row: Outbox, *, client: Client, raw_state: str | None, now: datetime
     ) -> GateResult:
         """The gate's verdict with the client's current facts; anything unclear is held."""
         if row.channel != client.channel:
@@ -612,13 +660,11 @@ class Dispatcher:
         except ValueError as exc:
             return GateResult(Verdict.HELD, f"not a client message the gate knows: {exc}", ("R6",))
         try:
-            stmt = select(Conversation.state).where(Conversation.client_id == row.client_id)
-            raw = (await session.exec(stmt)).one_or_none()
             # No conversation: nothing is known, and the gate fails closed on that.
             state = (
                 ConversationState()
-                if raw is None
-                else ConversationState.from_dict(json.loads(raw))
+                if raw_state is None
+                else ConversationState.from_dict(json.loads(raw_state))
             )
             facts = recipient_facts(
                 state, self._engine, restricted=client.restricted_at is not None
@@ -677,18 +723,7 @@ class Dispatcher:
         await audit.append(session, claimed.client_id, "outbound_sent", sent, at=now)
         # It was sent, whoever holds the row now: a worker that took it over after our
         # lease expired must not send it again, so the status says so in any case.
-        result = await session.exec(
-            update(Outbox)
-            .where(col(Outbox.id) == claimed.id, col(Outbox.status) != "sent")
-            .values(
-                status="sent",
-                sent_at=now,
-                locked_by=None,
-                locked_until=None,
-                next_attempt_at=None,
-                last_error=None,
-            )
-        )
+        result = await session.exec(_MARK_SENT, params={"row_id": claimed.id, "at": now})
         if result.rowcount != 1:
             # Another worker sent it too (this one overran its lease): the client got it
             # twice, and the evidence says so.

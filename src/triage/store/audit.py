@@ -154,15 +154,18 @@ def event_hash(
     return sha256_hex(prev_hash + body)
 
 
+#: Built once: every writer of a client's data starts with it.
+_LOCK_CLIENT = (
+    select(Client)
+    .where(Client.id == bindparam("client_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
 async def lock_client(session: AsyncSession, client_id: int) -> Client:
     """Load the client row, locked for the rest of the transaction (PostgreSQL)."""
-    stmt = (
-        select(Client)
-        .where(Client.id == client_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    client = (await session.exec(stmt)).one_or_none()
+    client = (await session.exec(_LOCK_CLIENT, params={"client_id": client_id})).one_or_none()
     if client is None:
         raise AuditError(f"client {client_id} does not exist")
     return client
