@@ -14,6 +14,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sqlalchemy import event as sa_event
+from sqlalchemy import text
+
 from bench.baseline import FsmBot
 from bench.common import (
     CONVERSATIONS,
@@ -96,8 +99,27 @@ async def store_run(
     from triage.store.conversations import ConversationStore
     from triage.store.db import make_engine, make_sessionmaker
 
-    db = make_engine(url, **(engine_kwargs or {}))
+    kwargs = dict(engine_kwargs or {})
+    session_sql: tuple[str, ...] = kwargs.pop("session_sql", ())
+    db = make_engine(url, **kwargs)
+    if session_sql:
+        # After the product's own connect hook (which sets SQLite's synchronous=FULL).
+        @sa_event.listens_for(db.sync_engine, "connect")
+        def _what_if(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            for sql in session_sql:
+                cursor.execute(sql)
+            cursor.close()
+            if not url.startswith("sqlite"):
+                dbapi_connection.commit()
+
+    setting = None
     try:
+        if session_sql:
+            # Check that the what-if is in force, and say so in the results.
+            show = "PRAGMA synchronous" if url.startswith("sqlite") else "SHOW synchronous_commit"
+            async with db.connect() as conn:
+                setting = str((await conn.execute(text(show))).scalar())
         store = ConversationStore(make_sessionmaker(db))
 
         async def handle(external_id: str, key: str, text: str) -> None:
@@ -139,6 +161,7 @@ async def store_run(
         **latency_summary(loop.latencies),
         "cpu_ms_per_turn": round(cpu / max(1, len(loop.latencies)) * 1e3, 3),
         "errors": loop.errors,
+        **({"what_if_setting": setting} if setting is not None else {}),
     }
 
 
@@ -152,6 +175,15 @@ async def run(cfg: Config, *, profile: bool = False) -> dict[str, Any]:
         # What-if (not the product's configuration): one SQLite connection per process, so
         # writers queue in the pool instead of polling SQLite's busy handler.
         variants["sqlite_one_connection"] = ("sqlite", {"pool_size": 1, "max_overflow": 0})
+        # What-if: commits that do not wait for the disk. Not durable, so never the product's
+        # configuration; the gap to the durable run is the most any group commit (many
+        # conversations' turns under one fsync) could win.
+        variants["sqlite_no_fsync"] = ("sqlite", {"session_sql": ("PRAGMA synchronous=OFF",)})
+        if "postgres" in backends:
+            variants["postgres_async_commit"] = (
+                "postgres",
+                {"session_sql": ("SET synchronous_commit TO off",)},
+            )
         # No concurrency at all: the latency of one turn without any queueing.
         variants["sqlite_one_client"] = ("sqlite", {})
         if "postgres" in backends:
@@ -189,6 +221,9 @@ async def run(cfg: Config, *, profile: bool = False) -> dict[str, Any]:
     for name in variants:
         out[name] = summarize_runs(runs[name], KEYS)
         out[name]["errors"] = sum(x["errors"] for x in runs[name])
+        settings = {x["what_if_setting"] for x in runs[name] if "what_if_setting" in x}
+        if settings:
+            out[name]["what_if_setting"] = sorted(settings)
     for backend in ("sqlite", "postgres"):
         if backend in variants:
             per_round = [
