@@ -69,7 +69,27 @@ def make_engine(
         if cache < 0 or mmap < 0:
             raise ValueError("SQLite cache and mmap sizes must be zero or positive")
         _configure_sqlite(engine, cache_kib=cache, mmap_bytes=mmap)
+    elif engine.dialect.name == "postgresql":
+        _configure_postgres(engine)
     return engine
+
+
+def _configure_postgres(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # No JIT compilation: every statement here is a short OLTP one, and JIT turned the
+        # outbox claim at 1 M clients from 5 ms into 300 ms. The planner cannot estimate how
+        # many pending rows are due (`due_at <= now()` against a table of sent rows), guesses
+        # 800 k, passes `jit_above_cost`, and compiles the query on every claim (280 ms of
+        # LLVM per call; BENCHMARKS.md, the 1 M case). PostgreSQL's default is jit=on.
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SET jit = off")
+        finally:
+            cursor.close()
+            dbapi_connection.autocommit = autocommit
 
 
 def _configure_sqlite(engine: AsyncEngine, *, cache_kib: int, mmap_bytes: int) -> None:
