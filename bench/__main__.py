@@ -70,6 +70,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--turn-clients", type=int, help="concurrent conversations in item 1")
     p.add_argument("--e2e-clients", type=int, help="concurrent clients in item 2")
     p.add_argument("--profile", action="store_true", help="cProfile into bench/profiles/")
+    p.add_argument(
+        "--keep-postgres-datasets",
+        action="store_true",
+        help="leave item 4's PostgreSQL store in place (its URL is printed) for "
+        "`python -m bench.remeasure`; drop the schema yourself afterwards",
+    )
     p.add_argument("--work-dir", type=Path, help="scratch folder for SQLite files")
     return p.parse_args(argv)
 
@@ -98,7 +104,9 @@ def config(args: argparse.Namespace, work_dir: Path) -> Config:
     return Config.quick_config(**overrides) if args.quick else Config(**overrides)
 
 
-async def run_items(cfg: Config, names: list[str], profile: bool) -> dict[str, Any]:
+async def run_items(
+    cfg: Config, names: list[str], profile: bool, keep_postgres: bool = False
+) -> dict[str, Any]:
     """Each item in its turn; a failing item is reported, the others still run."""
     from bench.datagen import close_all
 
@@ -117,7 +125,7 @@ async def run_items(cfg: Config, names: list[str], profile: bool) -> dict[str, A
             durations[name] = round(time.perf_counter() - started, 1)
             print(f"[bench] {name} done in {durations[name]} s", file=sys.stderr, flush=True)
     finally:
-        close_all(cfg)
+        close_all(cfg, keep_postgres=keep_postgres)
     return {"sections": sections, "durations": durations, "errors": errors}
 
 
@@ -155,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     code = code_state()  # before the run: other work may land while it runs
     with tempfile.TemporaryDirectory(prefix="triage-bench-", dir=args.work_dir) as tmp:
         cfg = config(args, Path(tmp))
-        outcome = asyncio.run(run_items(cfg, names, args.profile))
+        outcome = asyncio.run(
+            run_items(cfg, names, args.profile, keep_postgres=args.keep_postgres_datasets)
+        )
     header = {
         "machine": info["summary"],
         "code": code,

@@ -491,13 +491,21 @@ async def dataset(cfg: Config, backend: str, engine: Any, clients: int) -> Datas
     return ds
 
 
-def close_all(cfg: Config) -> None:
-    """Remove every dataset of the run (SQLite files, PostgreSQL schemas)."""
+def close_all(cfg: Config, *, keep_postgres: bool = False) -> None:
+    """Remove every dataset of the run (SQLite files, PostgreSQL schemas unless kept)."""
     for ds in _DATASETS.values():
         if ds.path is not None:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{ds.path}{suffix}").unlink(missing_ok=True)
-        if ds.schema is not None:
+        if ds.schema is not None and keep_postgres:
+            print(
+                f"[bench] kept {ds.clients:,} clients in schema {ds.schema}: {ds.url}\n"
+                f"[bench] python -m bench.remeasure --url '{ds.url}' --size {ds.clients}\n"
+                f'[bench] drop it: DROP SCHEMA "{ds.schema}" CASCADE',
+                file=sys.stderr,
+                flush=True,
+            )
+        elif ds.schema is not None:
             base = postgres_base(cfg)
             if base is None:
                 continue
