@@ -77,7 +77,7 @@ from triage.outbox.senders import (
 )
 from triage.store import audit
 from triage.store.db import SessionFactory, write_transaction
-from triage.store.models import Client, Conversation, Outbox
+from triage.store.models import Client, Conversation, Outbox, open_due_at
 
 log = logging.getLogger(__name__)
 
@@ -370,6 +370,9 @@ class Dispatcher:
         # PostgreSQL hashes every unfinished row of the outbox on each claim (each handed-off
         # client keeps a follow-up pending for days: 100 k rows at 100 k clients, H7); with it
         # the `(status, due_at)` index gives the due rows only.
+        #
+        # `open_due_at(...) <= now` repeats what status and due_at already say, for the
+        # planner's estimate (see `triage.store.models.OPEN_DUE_AT_SQL`, H12).
         earlier = aliased(Outbox)
         earlier_unfinished = (
             select(earlier.id)
@@ -378,6 +381,7 @@ class Dispatcher:
                 earlier.channel == Outbox.channel,
                 col(earlier.status).in_(("pending", "sending")),
                 col(earlier.due_at) <= now,
+                open_due_at(earlier) <= now,
                 or_(
                     col(earlier.due_at) < Outbox.due_at,
                     and_(col(earlier.due_at) == Outbox.due_at, col(earlier.id) < Outbox.id),
@@ -393,6 +397,7 @@ class Dispatcher:
                     and_(col(Outbox.status) == "sending", col(Outbox.locked_until) < now),
                 ),
                 col(Outbox.due_at) <= now,
+                open_due_at(Outbox) <= now,
                 or_(col(Outbox.next_attempt_at).is_(None), col(Outbox.next_attempt_at) <= now),
                 col(Outbox.channel).in_(sorted(self._senders)),
                 ~earlier_unfinished,

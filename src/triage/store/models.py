@@ -10,9 +10,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Index, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    Index,
+    Text,
+    UniqueConstraint,
+    case,
+    literal_column,
+    text,
+)
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 #: Constraint names that are stable across backends, so SQLite batch migrations can find them.
 SQLModel.metadata.naming_convention = {
@@ -147,11 +157,34 @@ class Decision(SQLModel, table=True):
 OUTBOX_STATUSES = ("pending", "sending", "sent", "blocked", "held", "dead", "cancelled")
 
 
+#: The due time of an unfinished (pending or sending) outbox row, NULL for a finished one. The
+#: dispatcher's claim filters on it as well as on status and due_at: PostgreSQL collects
+#: statistics for an expression index, so it knows that almost no unfinished row is due
+#: (follow-ups wait days). From status and due_at alone it multiplies two selectivities (1 in
+#: 6 rows unfinished, 5 in 6 rows due: sent rows are in the past) and, at 1 M clients,
+#: expected 800 k due rows and scanned the table on every claim (1.2 s; BENCHMARKS.md).
+OPEN_DUE_AT_SQL = "(CASE WHEN status IN ('pending', 'sending') THEN due_at END)"
+
+
+def open_due_at(outbox: Any) -> Any:
+    """OPEN_DUE_AT_SQL for `Outbox` or an alias of it, in a query.
+
+    The statuses are literals, not parameters, so that the expression is the index's own and
+    the planner uses its statistics (also in a prepared statement's generic plan).
+    """
+    unfinished = [literal_column("'pending'"), literal_column("'sending'")]
+    return case((col(outbox.status).in_(unfinished), outbox.due_at))
+
+
 class Outbox(SQLModel, table=True):
     """A client-bound message waiting for the gate and the dispatcher (the one way out)."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_due_at", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_due_at", "status", "due_at"),
+        # An expression index for its statistics as much as for lookups: see OPEN_DUE_AT.
+        Index("ix_outbox_open_due_at", text(OPEN_DUE_AT_SQL)),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=200, unique=True)
