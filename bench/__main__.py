@@ -71,6 +71,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--e2e-clients", type=int, help="concurrent clients in item 2")
     p.add_argument("--profile", action="store_true", help="cProfile into bench/profiles/")
     p.add_argument(
+        "--keep-sqlite-datasets",
+        type=Path,
+        metavar="DIR",
+        help="build item 4's SQLite store in DIR and leave it there (its path is printed) for "
+        "`python -m bench.remeasure`",
+    )
+    p.add_argument(
         "--keep-postgres-datasets",
         action="store_true",
         help="leave item 4's PostgreSQL store in place (its URL is printed) for "
@@ -98,6 +105,9 @@ def config(args: argparse.Namespace, work_dir: Path) -> Config:
         value = getattr(args, name)
         if value is not None:
             overrides[name] = value
+    if args.keep_sqlite_datasets is not None:
+        args.keep_sqlite_datasets.mkdir(parents=True, exist_ok=True)
+        overrides["keep_dir"] = args.keep_sqlite_datasets.resolve()
     if args.no_postgres:
         overrides["postgres_url"] = "postgresql+psycopg://disabled@127.0.0.1:1/none"
         overrides["scale_backends"] = ("sqlite",)
@@ -177,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": {
             k: (str(v) if isinstance(v, Path) else v)
             for k, v in vars(cfg).items()
-            if k not in ("work_dir", "postgres_url")
+            if k not in ("work_dir", "postgres_url", "keep_dir")
         },
         "durations_s": {**outcome["durations"], "total": round(time.perf_counter() - started, 1)},
         "errors": outcome["errors"],

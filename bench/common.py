@@ -84,6 +84,8 @@ class Config:
     scale_repeats: int = 1
     #: Item 4: the backends (sqlite, postgres).
     scale_backends: tuple[str, ...] = ("sqlite", "postgres")
+    #: Item 4: build the SQLite store here and leave it (`--keep-sqlite-datasets DIR`).
+    keep_dir: Path | None = None
     #: Item 5: concurrent signed button clicks.
     slack_clicks: int = 100
     #: Item 6: stored clients for `audit verify`, and how many of them to export.

@@ -472,7 +472,8 @@ async def dataset(cfg: Config, backend: str, engine: Any, clients: int) -> Datas
     ds = _DATASETS.get(backend)
     if ds is None:
         if backend == "sqlite":
-            path = str(cfg.work_dir / f"dataset-{uuid.uuid4().hex[:8]}.db")
+            folder = cfg.keep_dir or cfg.work_dir
+            path = str(folder / f"dataset-{uuid.uuid4().hex[:8]}.db")
             ds = Dataset(backend, f"sqlite+aiosqlite:///{path}", path=path)
         else:
             base = postgres_base(cfg)
@@ -494,7 +495,14 @@ async def dataset(cfg: Config, backend: str, engine: Any, clients: int) -> Datas
 def close_all(cfg: Config, *, keep_postgres: bool = False) -> None:
     """Remove every dataset of the run (SQLite files, PostgreSQL schemas unless kept)."""
     for ds in _DATASETS.values():
-        if ds.path is not None:
+        if ds.path is not None and cfg.keep_dir is not None:
+            print(
+                f"[bench] kept {ds.clients:,} clients in {ds.path}\n"
+                f"[bench] python -m bench.remeasure --url '{ds.url}' --size {ds.clients}",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif ds.path is not None:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{ds.path}{suffix}").unlink(missing_ok=True)
         if ds.schema is not None and keep_postgres:

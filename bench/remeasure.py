@@ -1,9 +1,10 @@
 """`python -m bench.remeasure --url URL --size N`: item 4's measurement on a kept store.
 
-Building the 1 M store takes 20+ minutes; `python -m bench --only scale
---keep-postgres-datasets` leaves it in place, and this measures it again (after a fix, say)
-without building it again. It prints the same figures as item 4 at that size, as JSON. The
-measurement adds clients and rows (new conversations, queued messages), a few hundred per run.
+Building the 1 M store takes 10-20+ minutes; `python -m bench --only scale
+--keep-postgres-datasets` (or `--keep-sqlite-datasets DIR`) leaves it in place, and this
+measures it again (after a fix, say) without building it again. It prints the same figures
+as item 4 at that size, as JSON. The measurement adds clients and rows (new conversations,
+queued messages), a few hundred per run.
 """
 
 from __future__ import annotations
@@ -33,9 +34,20 @@ def main(argv: list[str] | None = None) -> int:
         help="picks the stored clients; a new one per run by default (the new clients' "
         "update keys derive from it, and a store refuses a key it has seen)",
     )
+    p.add_argument(
+        "--sqlite-cache-kib",
+        type=int,
+        help="what-if: SQLite page cache per connection (the product's default is 65536)",
+    )
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     quiet_logs()
-    figures = asyncio.run(measure(args.url, example_engine(), args.size, args.samples, args.seed))
+    kwargs = (
+        {} if args.sqlite_cache_kib is None else {"sqlite_cache_size_kib": args.sqlite_cache_kib}
+    )
+    figures = asyncio.run(
+        measure(args.url, example_engine(), args.size, args.samples, args.seed, kwargs)
+    )
+    figures["engine_kwargs"] = kwargs
     print(json.dumps(figures, indent=1))
     return 0
 

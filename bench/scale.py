@@ -35,8 +35,18 @@ from bench.datagen import dataset
 RETURNING_TEXTS = ("thanks, any news?", "when will someone contact me?", "ok", "hello?")
 
 
-async def measure(url: str, engine: Any, size: int, samples: int, seed: int) -> dict[str, Any]:
-    """Turn and gate latencies on the store at `url` holding `size` generated clients."""
+async def measure(
+    url: str,
+    engine: Any,
+    size: int,
+    samples: int,
+    seed: int,
+    engine_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Turn and gate latencies on the store at `url` holding `size` generated clients.
+
+    `engine_kwargs`: for `make_engine` (what-ifs such as a bigger SQLite page cache).
+    """
     from sqlmodel import select
 
     from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
@@ -48,7 +58,7 @@ async def measure(url: str, engine: Any, size: int, samples: int, seed: int) -> 
     from triage.store.models import Client
 
     rng = random.Random(seed)
-    db = make_engine(url)
+    db = make_engine(url, **(engine_kwargs or {}))
     try:
         sessions = make_sessionmaker(db)
         store = ConversationStore(sessions)
