@@ -364,23 +364,18 @@ class Dispatcher:
         # client and channel is unfinished (waiting for a retry, paced, or being sent by another
         # worker). So a batch holds at most one row per chat, and no worker overtakes another.
         #
-        # `earlier.due_at <= now` changes no answer: the candidate is due (`due_at <= now`) and
-        # an earlier row is due before it or at the same time (both branches of the OR), so
-        # every row the OR accepts is due by now too. It is there for the planner: without it
-        # PostgreSQL hashes every unfinished row of the outbox on each claim (each handed-off
-        # client keeps a follow-up pending for days: 100 k rows at 100 k clients, H7); with it
-        # the `(status, due_at)` index gives the due rows only.
-        #
-        # `open_due_at(...) <= now` repeats what status and due_at already say, for the
-        # planner's estimate (see `triage.store.models.OPEN_DUE_AT_SQL`, H12).
+        # "Unfinished and due by now" is `open_due_at(...) <= now` on both sides (an earlier
+        # row is due before the candidate or at the same time, and the candidate is due): the
+        # expression of `ix_outbox_open_due_at`, whose statistics tell the planner how few
+        # unfinished rows are due (H12; from status and due_at it expected 800 k at 1 M
+        # clients). Bounding the earlier rows by now also keeps PostgreSQL from hashing every
+        # unfinished row, follow-ups due in days included, on each claim (H7).
         earlier = aliased(Outbox)
         earlier_unfinished = (
             select(earlier.id)
             .where(
                 earlier.client_id == Outbox.client_id,
                 earlier.channel == Outbox.channel,
-                col(earlier.status).in_(("pending", "sending")),
-                col(earlier.due_at) <= now,
                 open_due_at(earlier) <= now,
                 or_(
                     col(earlier.due_at) < Outbox.due_at,
@@ -396,6 +391,8 @@ class Dispatcher:
                     col(Outbox.status) == "pending",
                     and_(col(Outbox.status) == "sending", col(Outbox.locked_until) < now),
                 ),
+                # Implied by the next line, and there for SQLite: its planner ranges the
+                # `(status, due_at)` index with it (without it, every pending row is read).
                 col(Outbox.due_at) <= now,
                 open_due_at(Outbox) <= now,
                 or_(col(Outbox.next_attempt_at).is_(None), col(Outbox.next_attempt_at) <= now),

@@ -77,11 +77,10 @@ def make_engine(
 def _configure_postgres(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # No JIT compilation: every statement here is a short OLTP one, and JIT turned the
-        # outbox claim at 1 M clients from 5 ms into 300 ms. The planner cannot estimate how
-        # many pending rows are due (`due_at <= now()` against a table of sent rows), guesses
-        # 800 k, passes `jit_above_cost`, and compiles the query on every claim (280 ms of
-        # LLVM per call; BENCHMARKS.md, the 1 M case). PostgreSQL's default is jit=on.
+        # No JIT compilation (PostgreSQL's default is on): every statement here is a short
+        # OLTP one, and one misestimated plan is enough to pass `jit_above_cost` and compile
+        # on every call. That turned the outbox claim at 1 M clients from 5 ms into 300 ms
+        # (280 ms of LLVM per call; BENCHMARKS.md, H13).
         autocommit = dbapi_connection.autocommit
         dbapi_connection.autocommit = True
         cursor = dbapi_connection.cursor()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import col, func, select
+from sqlmodel import func, select
 
 from triage.store.db import SessionFactory
-from triage.store.models import Inquiry, Outbox
+from triage.store.models import Inquiry, Outbox, open_due_at
 
 
 @dataclass(frozen=True)
@@ -25,11 +25,7 @@ async def read_gauges(sessions: SessionFactory, *, now: datetime) -> Gauges:
     """Read the gauges in one short read-only session."""
     async with sessions() as session:
         oldest_due = (
-            await session.exec(
-                select(func.min(Outbox.due_at)).where(
-                    col(Outbox.status).in_(("pending", "sending")), col(Outbox.due_at) <= now
-                )
-            )
+            await session.exec(select(func.min(Outbox.due_at)).where(open_due_at(Outbox) <= now))
         ).one()
         dead = (
             await session.exec(

@@ -155,6 +155,8 @@ class Decision(SQLModel, table=True):
 #: held: the gate said no (held rows are judged again after an officer decides); dead: gave up
 #: after failed sends; cancelled: a follow-up made moot (a sales reply was sent after it).
 OUTBOX_STATUSES = ("pending", "sending", "sent", "blocked", "held", "dead", "cancelled")
+#: The statuses of a row that may still go out (waiting, or being sent by a worker).
+UNFINISHED_STATUSES = ("pending", "sending")
 
 
 #: The due time of an unfinished (pending or sending) outbox row, NULL for a finished one. The
@@ -163,7 +165,8 @@ OUTBOX_STATUSES = ("pending", "sending", "sent", "blocked", "held", "dead", "can
 #: (follow-ups wait days). From status and due_at alone it multiplies two selectivities (1 in
 #: 6 rows unfinished, 5 in 6 rows due: sent rows are in the past) and, at 1 M clients,
 #: expected 800 k due rows and scanned the table on every claim (1.2 s; BENCHMARKS.md).
-OPEN_DUE_AT_SQL = "(CASE WHEN status IN ('pending', 'sending') THEN due_at END)"
+_UNFINISHED_SQL = ", ".join(f"'{status}'" for status in UNFINISHED_STATUSES)
+OPEN_DUE_AT_SQL = f"(CASE WHEN status IN ({_UNFINISHED_SQL}) THEN due_at END)"
 
 
 def open_due_at(outbox: Any) -> Any:
@@ -172,7 +175,7 @@ def open_due_at(outbox: Any) -> Any:
     The statuses are literals, not parameters, so that the expression is the index's own and
     the planner uses its statistics (also in a prepared statement's generic plan).
     """
-    unfinished = [literal_column("'pending'"), literal_column("'sending'")]
+    unfinished = [literal_column(f"'{status}'") for status in UNFINISHED_STATUSES]
     return case((col(outbox.status).in_(unfinished), outbox.due_at))
 
 
@@ -182,7 +185,7 @@ class Outbox(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_status_due_at", "status", "due_at"),
-        # An expression index for its statistics as much as for lookups: see OPEN_DUE_AT.
+        # An expression index for its statistics as much as for lookups: see OPEN_DUE_AT_SQL.
         Index("ix_outbox_open_due_at", text(OPEN_DUE_AT_SQL)),
     )
 
