@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: venv demo test lint format bench clean
+.PHONY: venv demo test lint format bench accuracy clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,11 @@ format: venv
 
 bench: venv
 	$(BIN)/python -m bench
+
+# Exact and unsafe rates on the visible, tuned and frozen scenario sets (tests/corpus/README.md),
+# per language and rule class; the tables are kept in ACCURACY.md.
+accuracy: venv
+	$(BIN)/python -m tests.corpus.accuracy --report ACCURACY.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
