@@ -39,7 +39,10 @@ def _visible() -> list[Path]:
 
 SETS = {
     "visible": _visible,
-    "tuned": lambda: sorted(CORPUS.glob("*/tune.yaml")) + sorted(ROOT.glob("tests/scenarios/*.yaml")),
+    "tuned": lambda: [
+        *sorted(CORPUS.glob("*/tune.yaml")),
+        *sorted(ROOT.glob("tests/scenarios/*.y*ml")),
+    ],
     "frozen": lambda: sorted(CORPUS.glob("*/frozen.yaml")),
 }
 
@@ -173,8 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sets", default="visible,tuned,frozen")
     args = ap.parse_args(argv)
     out: list[str] = []
-    summary = ["| set | exact first decisions | unsafe | exact later verdicts | unsafe later |",
-               "|---|---|---|---|---|"]
+    summary = [
+        "| set | exact first decisions | unsafe | exact later verdicts | unsafe later |",
+        "|---|---|---|---|---|",
+    ]
     for name in args.sets.split(","):
         files = SETS[name]()
         if not files:

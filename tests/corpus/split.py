@@ -25,7 +25,7 @@ def split(folder: Path) -> tuple[int, int]:
     }
     for name, chosen in parts.items():
         doc = {**spec, "scenarios": chosen}
-        head = f"# {folder.name}: the {name} part of a blind-written corpus (tests/corpus/README.md)\n"
+        head = f"# {folder.name}: the {name} part of a blind corpus (tests/corpus/README.md)\n"
         body = yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=100)
         (folder / f"{name}.yaml").write_text(head + body, encoding="utf-8")
     source.unlink()

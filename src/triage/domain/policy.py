@@ -64,6 +64,11 @@ class InquiryFacts:
     unresolved: tuple[str, ...] = ()
     #: This inquiry asks for a further service after an earlier one (Art. 61(2)).
     further_service: bool = False
+    #: The client writes in a language the bot does not read (ISO 639-1), or None.
+    foreign_language: str | None = None
+    #: Countries the client names in their account of how they found the firm ("your ad in
+    #: the Paris metro"): where the solicitation may have reached them.
+    source_places: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -293,6 +298,45 @@ def _judge_sources(
         t.escalate.append("client used a link or code that was not identified")
 
 
+#: Signals that are someone's marketing when they concern the firm.
+_SOLICITING_SIGNALS = frozenset(
+    {
+        Channel.AD,
+        Channel.INFLUENCER,
+        Channel.REFERRAL,
+        Channel.EVENT,
+        Channel.SOCIAL,
+        Channel.FIRM_CONTACT,
+        Channel.CLOSE_LINK,
+    }
+)
+
+
+def _situated_in_union(facts: InquiryFacts, profile: CompanyProfile) -> str:
+    """Why solicitation may have reached a non-EU resident while situated in the EU/EEA
+    (R1: "established or situated in the Union"; DOMAIN.md 8.4 leaves it to a person), or ""."""
+    src = facts.source
+    if src is None:
+        return ""
+    for sig in src.signals:
+        if sig.negated or sig.channel not in _SOLICITING_SIGNALS:
+            continue
+        entry = profile.entry(sig.entry_id) if sig.entry_id else None
+        where = entry.location if entry is not None else None
+        if where is not None and zone_of_code(where) in IN_SCOPE:
+            return (
+                f"the firm's marketing reached the client in the EU/EEA ('{entry.id}' in "  # type: ignore[union-attr]
+                f"{where}): a non-EU resident situated in the Union (R1)"
+            )
+        inside = [c for c in facts.source_places if zone_of_code(c) in IN_SCOPE]
+        if inside:
+            return (
+                f"the client met {sig.channel.value.replace('_', ' ')} ({sig.matched!r}) while in "
+                f"{inside[0]}: a non-EU resident situated in the Union (R1)"
+            )
+    return ""
+
+
 def _judge_service(facts: InquiryFacts, profile: CompanyProfile, t: _Tally) -> None:
     svc = facts.service
     if svc is None or svc.code is None:
@@ -336,8 +380,17 @@ def decide(facts: InquiryFacts, profile: CompanyProfile) -> Decision:
 
     if facts.service is not None and "no_kyc" in facts.service.flags:
         t.escalate.append("AML red flag: the client asks to avoid identity checks")
+    if facts.foreign_language:
+        t.escalate.append(
+            f"the client writes in a language the bot does not read ({facts.foreign_language})"
+            ": a person reads the answers"
+        )
 
     if zone is Zone.OUTSIDE:
+        situated = _situated_in_union(facts, profile)
+        if situated:
+            t.rule("R1", "R3")
+            t.escalate.append(situated)
         t.rule("R8")
         reasons = [
             f"client lives or is established outside the EU/EEA ({res.place if res else '?'})"

@@ -15,6 +15,8 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from triage.domain.codes import IN_SCOPE, MessageKind, Outcome, ServiceCode, Zone
+from triage.domain.language import detect
+from triage.domain.lexicon import language_code
 from triage.domain.policy import CrmContact, Decision, InquiryFacts, decide
 from triage.domain.profile import CompanyProfile
 from triage.domain.services import ServiceFinding, classify_service
@@ -39,6 +41,8 @@ _LINK_WORDS = re.compile(
     r"\b(link|code|coupon|invite|referral|ref|promo|lien|enlace|codigo|codice|kod|kode|koden)\b",
     re.IGNORECASE,
 )
+#: Asset categories that make a request a new one even for a service already asked (R5, R9).
+_CATEGORIES = frozenset({"stablecoin", "derivatives", "lending", "staking"})
 _SERVICE_LABELS = {
     ServiceCode.CUSTODY: "Custody",
     ServiceCode.PLATFORM: "Trading platform",
@@ -111,6 +115,15 @@ class ConversationState:
     restricted: bool = False
     #: An officer overrode the residence zone (approve as non-EU / as EU restricted).
     zone_override: str | None = None
+    #: The language the client writes in, detected from their text (one of ours).
+    text_language: str | None = None
+    #: A language the client writes in that the bot does not read (a person must).
+    foreign_language: str | None = None
+
+    @property
+    def reading_language(self) -> str | None:
+        """The language to read the client's words in: what they write, else their app's."""
+        return self.text_language or language_code(self.language) or self.language
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for storage."""
@@ -193,18 +206,15 @@ class Engine:
     ) -> ResidenceFinding:
         # The explicit-only reading (a volunteered place) is made without the phone.
         phone = None if explicit_only else state.phone
-        key = ("residence", text, state.language, phone, explicit_only)
+        lang = state.reading_language
+        key = ("residence", text, lang, phone, explicit_only)
         memo = self._memo(state)
         found = memo.get(key)
         if found is None:
             if explicit_only:
-                found = classify_residence(
-                    text, self.gazetteer, language=state.language, explicit_only=True
-                )
+                found = classify_residence(text, self.gazetteer, language=lang, explicit_only=True)
             else:
-                found = classify_residence(
-                    text, self.gazetteer, language=state.language, phone=state.phone
-                )
+                found = classify_residence(text, self.gazetteer, language=lang, phone=state.phone)
             memo[key] = found
         return found  # type: ignore[no-any-return]
 
@@ -227,6 +237,20 @@ class Engine:
         found = memo.get(("codes", text))
         if found is None:
             found = memo[("codes", text)] = tuple(find_referral_codes(text, self.profile))
+        return found  # type: ignore[no-any-return]
+
+    def _source_places(self, state: ConversationState) -> tuple[str, ...]:
+        """Countries named in the client's account of how they found the firm."""
+        text = "\n".join(state.slots.get("source", []))
+        memo = self._memo(state)
+        key = ("source_places", text)
+        found = memo.get(key)
+        if found is None:
+            read = classify_residence(text, self.gazetteer, language=state.reading_language)
+            # Only places named plainly: a source answer is no residence answer, and a word
+            # corrected into a place name ("sur" -> Sur) must not make a client "situated".
+            plain = not {"fuzzy", "ambiguous"} & set(read.signals) and read.confidence >= 0.95
+            found = memo[key] = tuple(c for c in read.candidates if c) if plain else ()
         return found  # type: ignore[no-any-return]
 
     def findings(
@@ -288,6 +312,8 @@ class Engine:
             used_link_or_code=f.used_link,
             unresolved=tuple(state.unresolved),
             further_service=further,
+            foreign_language=state.foreign_language,
+            source_places=self._source_places(state),
         )
 
     # --- the turn ---------------------------------------------------------------------------
@@ -321,6 +347,7 @@ class Engine:
             return out
         state.last_client_at = event.at.isoformat()
         state.messages.append(text)
+        self._learn_language(state, text, out)
         out.events.append({"type": "client_message", "text": text, "answers": state.pending})
         if not state.decided:
             self._intake(state, out, text, event.at)
@@ -328,11 +355,31 @@ class Engine:
             self._after_decision(state, out, text, event.at)
         return out
 
+    def _learn_language(self, state: ConversationState, text: str, out: TurnResult) -> None:
+        """Detect the language the client writes in, once a message is long enough to tell."""
+        if state.text_language or state.foreign_language:
+            return
+        found = detect(text)
+        if found is None:
+            return
+        if found.supported:
+            state.text_language = found.code
+        else:
+            state.foreign_language = found.code
+        out.events.append(
+            {"type": "language_detected", "language": found.code, "supported": found.supported}
+        )
+
+    def prompt_language(self, state: ConversationState) -> str | None:
+        """The language the bot writes in: the client's text's, else their app's, else the
+        flow's default (FlowSpec.text falls back)."""
+        return state.text_language or language_code(state.language) or state.language
+
     def command(self, state: ConversationState, name: str, at: datetime) -> TurnResult:
         """/help, /privacy, /delete: answered in the client's language."""
         self._new_turn(state)
         out = TurnResult(state)
-        lang = state.language
+        lang = self.prompt_language(state)
         if name == "help":
             out.outbound.append(
                 OutboundIntent(MessageKind.TRANSACTIONAL, self.flow.text("help", lang))
@@ -355,7 +402,7 @@ class Engine:
         if state.welcomed:
             return
         state.welcomed = True
-        text = self.flow.text("welcome", state.language, firm=self.profile.display)
+        text = self.flow.text("welcome", self.prompt_language(state), firm=self.profile.display)
         out.outbound.append(OutboundIntent(MessageKind.PROMPT, text))
 
     def _intake(self, state: ConversationState, out: TurnResult, text: str, at: datetime) -> None:
@@ -450,7 +497,7 @@ class Engine:
         state.asked[slot] = state.asked.get(slot, 0) + 1
         state.pending = slot
         key = f"{slot}_retry" if retry else slot
-        text = self.flow.text(key, state.language, firm=self.profile.display)
+        text = self.flow.text(key, self.prompt_language(state), firm=self.profile.display)
         buttons: tuple[tuple[str, str], ...] = ()
         if retry:
             buttons = self._buttons(state, slot)
@@ -461,7 +508,8 @@ class Engine:
         names = self.flow.step(slot).retry_buttons
         if names == ("services",):
             return tuple((_SERVICE_LABELS[s], f"{slot}:{s.value}") for s in self.profile.services)
-        return tuple((self.flow.text(f"button_{n}", state.language), f"{slot}:{n}") for n in names)
+        lang = self.prompt_language(state)
+        return tuple((self.flow.text(f"button_{n}", lang), f"{slot}:{n}") for n in names)
 
     def _button_text(self, data: str) -> str | None:
         slot, _, value = data.partition(":")
@@ -519,7 +567,7 @@ class Engine:
         )
         if not tell_client:
             return
-        lang = state.language
+        lang = self.prompt_language(state)
         if opened and index > 0:
             key = "new_inquiry"
             kind = MessageKind.HOLDING
@@ -552,11 +600,35 @@ class Engine:
         if any(not s.negated for s in src.signals) or src.referral_codes:
             state.slots.setdefault("source", []).append(text)
             out.events.append({"type": "fact_learned", "slot": "source"})
-        svc = self._service(state, text)
-        known = {i.service for i in state.inquiries}
-        if svc.code is not None and svc.code.value not in known:
+        if self._another_request(state, self._service(state, text)):
             self._open_inquiry(state, out, text, at)
         self._reevaluate(state, out, at)
+
+    def _another_request(self, state: ConversationState, svc: ServiceFinding) -> bool:
+        """Whether a later message asks for something no inquiry covers yet: another service,
+        another of the firm's products, or another asset category (stablecoins, derivatives,
+        lending, staking). Each is a new request under Art. 61(2), decided afresh."""
+        asked = _CATEGORIES & svc.flags
+        if svc.code is None and not asked:
+            return False
+        codes: set[str] = set()
+        products: set[str] = set()
+        categories: set[str] = set()
+        for inquiry in state.inquiries:
+            if inquiry.service:
+                codes.add(inquiry.service)
+            earlier = self._service(
+                state, "\n".join(inquiry.texts or state.slots.get("service", []))
+            )
+            codes.update(c.value for c in earlier.codes)
+            if earlier.product:
+                products.add(earlier.product)
+            categories |= _CATEGORIES & earlier.flags
+        if svc.code is not None and svc.code.value not in codes:
+            return True
+        if svc.product is not None and svc.product not in products:
+            return True
+        return bool(asked - categories)
 
     def _open_inquiry(
         self, state: ConversationState, out: TurnResult, text: str, at: datetime

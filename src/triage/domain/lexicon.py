@@ -1,0 +1,167 @@
+"""The word lists the classifiers read, as data: `triage/data/lexicon/<language>/<part>.yaml`.
+
+A linguist reviews one language's folder without reading Python; a test prints the coverage
+table (concept x language) and fails when a concept lacks entries in one of `LANGUAGES`.
+Each concept is a list of cue phrases: a word or words as a client writes them, "word*" for
+any ending, or `{phrase: weight}` where a phrase is weaker evidence than its concept's usual
+weight. Phrases are folded like the text they are matched on (`triage.domain.text.fold`).
+
+Inflections need no hand listing: a phrase without "*" also matches a word whose lemma it is
+(simplemma, in the conversation's language), so "reklama" matches "reklamou" and "reklamę".
+The `common/` folder holds what belongs to no language (brand names, tickers).
+
+Reading the package's own data files once is the only I/O here; nothing else is cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib import resources
+
+import yaml
+
+from triage.domain.text import fold, fold_word, tokens
+
+#: The languages the product speaks: the 24 official EU languages, then Norwegian,
+#: Icelandic, Russian, Ukrainian, Turkish and Arabic.
+LANGUAGES: tuple[str, ...] = (
+    "bg", "hr", "cs", "da", "nl", "en", "et", "fi", "fr", "de", "el", "hu",
+    "ga", "it", "lv", "lt", "mt", "pl", "pt", "ro", "sk", "sl", "es", "sv",
+    "no", "is", "ru", "uk", "tr", "ar",
+)  # fmt: skip
+COMMON = "common"
+
+#: simplemma's code for each language it lemmatises (Maltese has no lemmatiser: stems only).
+_LEMMATISER = {lang: lang for lang in LANGUAGES if lang not in ("mt", "hr", "no")} | {
+    "hr": "hbs",
+    "no": "nb",
+}
+#: Telegram language codes and detector codes that name one of LANGUAGES.
+_ALIASES = {"nb": "no", "nn": "no", "sr": "hr", "bs": "hr", "sh": "hr", "gr": "el"}
+
+
+class LexiconError(ValueError):
+    """A lexicon data file that cannot be used, naming the file and the field."""
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One phrase of a concept: folded words, prefix match of the last word, weight, language."""
+
+    phrase: str
+    star: bool
+    weight: float
+    language: str
+
+
+def language_code(tag: str | None) -> str | None:
+    """One of LANGUAGES for an IETF tag ("pt-BR" -> "pt", "nb" -> "no"), else None."""
+    if not tag:
+        return None
+    base = tag.replace("_", "-").split("-")[0].strip().lower()
+    base = _ALIASES.get(base, base)
+    return base if base in LANGUAGES else None
+
+
+def _read(language: str, part: str) -> Mapping[str, list[tuple[str, float | None]]]:
+    node = resources.files("triage").joinpath("data", "lexicon", language, f"{part}.yaml")
+    if not node.is_file():
+        return {}
+    doc = yaml.load(node.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
+    where = f"triage/data/lexicon/{language}/{part}.yaml"
+    if doc is None:
+        return {}
+    if not isinstance(doc, Mapping):
+        raise LexiconError(f"{where}: must be a mapping of concept -> list of phrases")
+    return {str(k): _entries(v, f"{where}: {k}") for k, v in doc.items()}
+
+
+def _entries(value: object, where: str) -> list[tuple[str, float | None]]:
+    if not isinstance(value, list):
+        raise LexiconError(f"{where}: must be a list of phrases")
+    out: list[tuple[str, float | None]] = []
+    for item in value:
+        if isinstance(item, str):
+            out.append((item, None))
+        elif isinstance(item, Mapping) and len(item) == 1:
+            ((phrase, weight),) = item.items()
+            try:
+                out.append((str(phrase), float(weight)))
+            except ValueError:
+                raise LexiconError(f"{where}: {phrase}: weight must be a number") from None
+        else:
+            raise LexiconError(f"{where}: {item!r}: use a string or {{phrase: weight}}")
+    return out
+
+
+@cache
+def cues(part: str, concept: str, default_weight: float = 1.0) -> tuple[Cue, ...]:
+    """Every language's phrases for one concept of one part, in language order."""
+    out: list[Cue] = []
+    seen: set[tuple[str, bool]] = set()
+    for language in (*LANGUAGES, COMMON):
+        for raw, weight in _read_cached(language, part).get(concept, ()):
+            star = raw.endswith("*")
+            phrase = fold(raw.rstrip("*"))
+            if not phrase or (phrase, star) in seen:
+                continue
+            seen.add((phrase, star))
+            out.append(Cue(phrase, star, default_weight if weight is None else weight, language))
+    return tuple(out)
+
+
+@cache
+def _read_cached(language: str, part: str) -> Mapping[str, list[tuple[str, float | None]]]:
+    return _read(language, part)
+
+
+def concepts(part: str) -> tuple[str, ...]:
+    """The concepts of a part, as the English file names them (English is the reference)."""
+    return tuple(_read_cached("en", part))
+
+
+def coverage(parts: Iterable[str]) -> dict[tuple[str, str], dict[str, int]]:
+    """(part, concept) -> language -> number of phrases, for the coverage test and table."""
+    table: dict[tuple[str, str], dict[str, int]] = {}
+    for part in parts:
+        for concept in concepts(part):
+            row = table.setdefault((part, concept), {})
+            for language in LANGUAGES:
+                row[language] = len(_read_cached(language, part).get(concept, ()))
+    return table
+
+
+@lru_cache(maxsize=131072)
+def _lemma(word: str, language: str) -> str:
+    import simplemma
+
+    try:
+        found = simplemma.lemmatize(word, lang=language)
+    except (ValueError, KeyError):
+        return ""
+    return fold_word(found) if isinstance(found, str) else ""
+
+
+def lemmas(text: str, language: str | None) -> list[str]:
+    """The lemma of each folded word of `text` (aligned with `fold(text).split()`), or the
+    word itself where the language has no lemmatiser or the word splits when folded."""
+    toks = tokens(text)
+    code = _LEMMATISER.get(language_code(language) or "")
+    if code is None:
+        return [t.folded for t in toks]
+    out: list[str] = []
+    for i, t in enumerate(toks):
+        # A word that folds into several ("l'adresse") keeps its folded parts.
+        whole = (i == 0 or toks[i - 1].original != t.original) and (
+            i + 1 == len(toks) or toks[i + 1].original != t.original
+        )
+        lemma = _lemma(t.original.lower(), code) if whole else ""
+        out.append(lemma if lemma and " " not in lemma else t.folded)
+    return out
+
+
+def phrases(found: Sequence[Cue]) -> list[tuple[str, bool]]:
+    """The (phrase, star) pairs a `PhraseIndex` is built from."""
+    return [(c.phrase, c.star) for c in found]
