@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: venv demo test lint format bench accuracy clean
+.PHONY: venv demo test lint format bench accuracy lexicon clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,6 +37,10 @@ bench: venv
 # per language and rule class; the tables are kept in ACCURACY.md.
 accuracy: venv
 	$(BIN)/python -m tests.corpus.accuracy --report ACCURACY.md
+
+# Rebuild the lemma tables (src/triage/data/lexicon/*/lemmas.json) after editing a lexicon.
+lexicon: venv
+	$(BIN)/python scripts/lexicon_lemmas.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

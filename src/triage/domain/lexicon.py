@@ -7,22 +7,27 @@ any ending, or `{phrase: weight}` where a phrase is weaker evidence than its con
 weight. Phrases are folded like the text they are matched on (`triage.domain.text.fold`).
 
 Inflections need no hand listing: a phrase without "*" also matches a word whose lemma it is
-(simplemma, in the conversation's language), so "reklama" matches "reklamou" and "reklamę".
-The `common/` folder holds what belongs to no language (brand names, tickers).
+in the conversation's language, so "reklama" matches "reklamou" and "reklamę". The lemmas come
+from `<language>/lemmas.json`, built from simplemma's dictionaries for the product's own
+vocabulary by `scripts/lexicon_lemmas.py` (`make lexicon`): a lookup, where loading simplemma
+itself would cost seconds per language and process. The `common/` folder holds what belongs
+to no language (brand names, tickers).
 
 Reading the package's own data files once is the only I/O here; nothing else is cached.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
 
 import yaml
 
-from triage.domain.text import fold, fold_word, tokens
+from triage.domain.text import fold
 
 #: The languages the product speaks: the 24 official EU languages, then Norwegian,
 #: Icelandic, Russian, Ukrainian, Turkish and Arabic.
@@ -34,7 +39,7 @@ LANGUAGES: tuple[str, ...] = (
 COMMON = "common"
 
 #: simplemma's code for each language it lemmatises (Maltese has no lemmatiser: stems only).
-_LEMMATISER = {lang: lang for lang in LANGUAGES if lang not in ("mt", "hr", "no")} | {
+LEMMATISER = {lang: lang for lang in LANGUAGES if lang not in ("mt", "hr", "no")} | {
     "hr": "hbs",
     "no": "nb",
 }
@@ -113,6 +118,21 @@ def cues(part: str, concept: str, default_weight: float = 1.0) -> tuple[Cue, ...
 
 
 @cache
+def entries(part: str, concept: str, default_weight: float = 1.0) -> tuple[Cue, ...]:
+    """Every language's phrases for one concept, each with its own language and weight (a
+    phrase two languages share appears once per language: "ne" negates in Czech, not in
+    French)."""
+    out: list[Cue] = []
+    for language in (*LANGUAGES, COMMON):
+        for raw, weight in _read_cached(language, part).get(concept, ()):
+            phrase = fold(raw.rstrip("*"))
+            if phrase:
+                w = default_weight if weight is None else weight
+                out.append(Cue(phrase, raw.endswith("*"), w, language))
+    return tuple(out)
+
+
+@cache
 def _read_cached(language: str, part: str) -> Mapping[str, list[tuple[str, float | None]]]:
     return _read(language, part)
 
@@ -133,33 +153,47 @@ def coverage(parts: Iterable[str]) -> dict[tuple[str, str], dict[str, int]]:
     return table
 
 
-@lru_cache(maxsize=131072)
-def _lemma(word: str, language: str) -> str:
-    import simplemma
+#: The parts of every language's lexicon.
+PARTS = ("clauses", "sources", "services", "gate", "places")
 
-    try:
-        found = simplemma.lemmatize(word, lang=language)
-    except (ValueError, KeyError):
-        return ""
-    return fold_word(found) if isinstance(found, str) else ""
+
+def lexicon_words() -> frozenset[str]:
+    """Every folded word of every phrase of every part and language (not "*" stems): the
+    vocabulary whose inflected forms the lemma tables keep."""
+    out: set[str] = set()
+    for language in (*LANGUAGES, COMMON):
+        for part in PARTS:
+            for entries in _read_cached(language, part).values():
+                for raw, _weight in entries:
+                    if not raw.endswith("*"):
+                        out.update(fold(raw).split())
+    return frozenset(out)
+
+
+def vocabulary_hash(words: Iterable[str]) -> str:
+    """A short hash of a vocabulary, stored in each lemma table to tell when it is stale."""
+    return hashlib.sha256("\n".join(sorted(words)).encode()).hexdigest()[:16]
+
+
+@cache
+def lemma_table(language: str) -> Mapping[str, str]:
+    """Folded form -> folded lemma for one language's vocabulary ({} without a table)."""
+    node = resources.files("triage").joinpath("data", "lexicon", language, "lemmas.json")
+    if not node.is_file():
+        return {}
+    forms: dict[str, str] = json.loads(node.read_text(encoding="utf-8"))["forms"]
+    return forms
 
 
 def lemmas(text: str, language: str | None) -> list[str]:
     """The lemma of each folded word of `text` (aligned with `fold(text).split()`), or the
-    word itself where the language has no lemmatiser or the word splits when folded."""
-    toks = tokens(text)
-    code = _LEMMATISER.get(language_code(language) or "")
-    if code is None:
-        return [t.folded for t in toks]
-    out: list[str] = []
-    for i, t in enumerate(toks):
-        # A word that folds into several ("l'adresse") keeps its folded parts.
-        whole = (i == 0 or toks[i - 1].original != t.original) and (
-            i + 1 == len(toks) or toks[i + 1].original != t.original
-        )
-        lemma = _lemma(t.original.lower(), code) if whole else ""
-        out.append(lemma if lemma and " " not in lemma else t.folded)
-    return out
+    word itself where the lemma table of the language does not know it."""
+    words = fold(text).split()
+    code = language_code(language)
+    table = lemma_table(code) if code in LEMMATISER else {}
+    if not table:
+        return words
+    return [table.get(w, w) for w in words]
 
 
 def phrases(found: Sequence[Cue]) -> list[tuple[str, bool]]:

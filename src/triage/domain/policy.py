@@ -249,6 +249,20 @@ def _judge_sources(
                 _judge_register_signal(sig, entry, facts, profile, country, t)
             elif sig.channel is Channel.SOCIAL:
                 t.decline.append(f"client names the firm's own channel ({sig.matched!r})")
+            elif sig.channel is Channel.EVENT and sig.firm_present:
+                # "Your stand", "your talk": the firm itself was there (R3), register or not;
+                # met abroad, an EU resident's case is open (DOMAIN.md 8.4).
+                places = facts.source_places
+                if places and all(zone_of_code(c) not in IN_SCOPE for c in places):
+                    t.escalate.append(
+                        f"client met the firm at an event outside the EU/EEA ({sig.matched!r}, "
+                        f"in {places[0]}); it is not in the firm's register"
+                    )
+                else:
+                    t.decline.append(
+                        f"client met the firm's own presence at an event ({sig.matched!r}); "
+                        "it is not in the firm's register"
+                    )
             elif sig.channel is Channel.AD:
                 # Any ad is solicitation (DOMAIN.md 4); one missing from the register also
                 # means the register needs a look, which the decline notice carries.
@@ -276,7 +290,10 @@ def _judge_sources(
         for s in src.signals
         if s.channel in (Channel.OWN_RESEARCH, Channel.WORD_OF_MOUTH) and not s.negated
     ]
-    ad_denied = any(s.channel is Channel.AD and s.negated for s in src.signals)
+    # An ad the client took back in a correction is not an ad they denied.
+    ad_denied = any(
+        s.channel is Channel.AD and s.negated and not s.corrected for s in src.signals
+    )
     if searched and not others and not ad_denied and "organic_result" not in src.flags:
         for entry in _search_ads_reaching(profile, facts.today, country):
             t.rule("R3", "R7")

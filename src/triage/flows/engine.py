@@ -220,16 +220,18 @@ class Engine:
 
     def _source(self, state: ConversationState, text: str) -> SourceFinding:
         memo = self._memo(state)
-        found = memo.get(("source", text))
+        lang = state.reading_language
+        found = memo.get(("source", text, lang))
         if found is None:
-            found = memo[("source", text)] = classify_source(text, self.profile)
+            found = memo[("source", text, lang)] = classify_source(text, self.profile, lang)
         return found  # type: ignore[no-any-return]
 
     def _service(self, state: ConversationState, text: str) -> ServiceFinding:
         memo = self._memo(state)
-        found = memo.get(("service", text))
+        lang = state.reading_language
+        found = memo.get(("service", text, lang))
         if found is None:
-            found = memo[("service", text)] = classify_service(text, self.profile)
+            found = memo[("service", text, lang)] = classify_service(text, self.profile, lang)
         return found  # type: ignore[no-any-return]
 
     def _codes(self, state: ConversationState, text: str) -> tuple[tuple[str, str], ...]:
@@ -268,16 +270,16 @@ class Engine:
         prior = None
         prior_unsure = False
         for text in state.slots.get("prior_contact", []):
-            prior = answer_yes_no(text)
+            prior = answer_yes_no(text, state.reading_language)
             if prior is None:
                 sig = self._source(state, text)
                 if sig.channel.value in ("firm_contact", "close_link", "influencer", "ad"):
                     prior = True
                 # "maybe", "I think so": not a no. "I don't know" alone stays unknown.
-                prior_unsure = prior is None and is_hedged(text)
+                prior_unsure = prior is None and is_hedged(text, state.reading_language)
         used = None
         for text in state.slots.get("referral", []):
-            used = answer_yes_no(text)
+            used = answer_yes_no(text, state.reading_language)
         return Findings(
             residence, source, service, tuple(codes.values()), prior, used, prior_unsure
         )
