@@ -224,9 +224,21 @@ def test_any_ad_declines_even_when_not_in_the_register(profile, gazetteer) -> No
 def test_an_unregistered_influencer_or_event_escalates(profile, gazetteer) -> None:  # type: ignore[no-untyped-def]
     kw = dict(residence="Madrid", service="custody")
     assert outcome(profile, gazetteer, source="a youtuber, CriptoPaco", **kw) is Outcome.ESCALATE
-    assert outcome(profile, gazetteer, source="your booth at a Paris fair", **kw) is (
+    assert outcome(profile, gazetteer, source="a crypto fair in Paris", **kw) is (
         Outcome.ESCALATE
     )
+
+
+def test_the_firms_own_presence_at_an_event_declines(profile, gazetteer) -> None:  # type: ignore[no-untyped-def]
+    """'Your booth', 'your stand': the firm itself was there (R3; DOMAIN.md 4, booths in the
+    EU), register or not; met outside the EU/EEA, an EU resident's case goes to a person (8.4)."""
+    kw = dict(residence="Madrid", service="custody")
+    for source in ("your booth at a Paris fair", "vi vuestro stand en la feria de Lisboa"):
+        assert outcome(profile, gazetteer, source=source, **kw) is Outcome.DECLINE, source
+    abroad = outcome(
+        profile, gazetteer, source="your booth at a fair in Dubai", source_places=("AE",), **kw
+    )
+    assert abroad is Outcome.ESCALATE
 
 
 def test_search_ads_reaching_the_client_make_google_unclear(profile, gazetteer) -> None:  # type: ignore[no-untyped-def]
@@ -280,7 +292,8 @@ def test_lookback_months_is_the_window(profile, gazetteer) -> None:  # type: ign
 
 def test_non_eu_clients(profile, gazetteer) -> None:  # type: ignore[no-untyped-def]
     kw = dict(source="telegram ad", residence="Tokyo")
-    assert outcome(profile, gazetteer, service="staking", **kw) is Outcome.HANDOFF_NON_EU
+    # Anything outside MiCA goes to a person wherever the client lives (DOMAIN.md 3, 6; R9).
+    assert outcome(profile, gazetteer, service="staking", **kw) is Outcome.ESCALATE
     assert outcome(profile, gazetteer, service="buy USDT", **kw) is Outcome.HANDOFF_NON_EU
     assert outcome(profile, gazetteer, service="buy BTC, no KYC", **kw) is Outcome.ESCALATE
 

@@ -66,6 +66,8 @@ class InquiryFacts:
     further_service: bool = False
     #: The client writes in a language the bot does not read (ISO 639-1), or None.
     foreign_language: str | None = None
+    #: Why the residence needs a person because it changed after the first decision, or "".
+    residence_changed: str = ""
     #: Countries the client names in their account of how they found the firm ("your ad in
     #: the Paris metro"): where the solicitation may have reached them.
     source_places: tuple[str, ...] = ()
@@ -408,6 +410,14 @@ def decide(facts: InquiryFacts, profile: CompanyProfile) -> Decision:
         if situated:
             t.rule("R1", "R3")
             t.escalate.append(situated)
+        if facts.service is not None and facts.service.code is ServiceCode.NON_MICA:
+            # DOMAIN.md 3 and 6: anything outside MiCA is escalated, wherever the client lives
+            # (derivatives fall under other regimes the bot does not judge).
+            t.rule("R9")
+            what = f"'{facts.service.product}'" if facts.service.product else "the request"
+            t.escalate.append(f"{what} is outside MiCA's crypto-asset services (R9)")
+        if facts.residence_changed:
+            t.escalate.append(facts.residence_changed)
         t.rule("R8")
         reasons = [
             f"client lives or is established outside the EU/EEA ({res.place if res else '?'})"
@@ -427,6 +437,8 @@ def decide(facts: InquiryFacts, profile: CompanyProfile) -> Decision:
         t.escalate.append(f"location signals need a person ({', '.join(res.signals)})")
     for slot in facts.unresolved:
         t.escalate.append(f"the client could not answer: {slot}")
+    if facts.residence_changed:
+        t.escalate.append(facts.residence_changed)
 
     _judge_sources(facts, profile, country, t)
     in_scope = zone in IN_SCOPE

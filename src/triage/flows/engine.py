@@ -119,6 +119,8 @@ class ConversationState:
     text_language: str | None = None
     #: A language the client writes in that the bot does not read (a person must).
     foreign_language: str | None = None
+    #: Why the residence needs a person: it moved across the EU/EEA border after the decision.
+    residence_changed: str | None = None
 
     @property
     def reading_language(self) -> str | None:
@@ -315,6 +317,7 @@ class Engine:
             unresolved=tuple(state.unresolved),
             further_service=further,
             foreign_language=state.foreign_language,
+            residence_changed=state.residence_changed or "",
             source_places=self._source_places(state),
         )
 
@@ -592,12 +595,17 @@ class Engine:
             state.slots.setdefault(state.pending, []).append(text)
             state.pending = None
         res = self._residence(state, text, explicit_only=True)
-        if res.zone is not Zone.UNKNOWN and res.code not in (
-            self.findings(state).residence.code,
-            None,
-        ):
+        before = self.findings(state).residence
+        if res.zone is not Zone.UNKNOWN and res.code not in (before.code, None):
             state.slots.setdefault("residence", []).append(text)
             out.events.append({"type": "fact_learned", "slot": "residence"})
+            if res.zone is not before.zone and not state.residence_changed:
+                # A move across the EU/EEA border after the decision is for a person: the
+                # rules that applied may no longer apply, and a client can learn them.
+                state.residence_changed = (
+                    f"the client's residence changed after the first decision "
+                    f"({before.code or '?'} -> {res.code})"
+                )
         src = self._source(state, text)
         if any(not s.negated for s in src.signals) or src.referral_codes:
             state.slots.setdefault("source", []).append(text)
