@@ -94,6 +94,8 @@ class Inquiry:
     ruleset: str | None = None
     decider: str = "bot"
     country: str | None = None
+    #: The firm's product the request names, if any ("Yield Vault").
+    product: str | None = None
 
 
 @dataclass
@@ -531,6 +533,7 @@ class Engine:
             service=decision.service.value if decision.service else None,
             opened_at=at.isoformat(),
             texts=list(state.slots.get("service", [])),
+            product=f.service.product,
         )
         state.inquiries.append(inquiry)
         self._apply(state, out, 0, decision, opened=True)
@@ -649,6 +652,7 @@ class Engine:
             service=decision.service.value if decision.service else None,
             opened_at=at.isoformat(),
             texts=[text],
+            product=f.service.product,
         )
         state.inquiries.append(inquiry)
         self._apply(state, out, len(state.inquiries) - 1, decision, opened=True)

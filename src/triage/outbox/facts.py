@@ -29,6 +29,9 @@ def recipient_facts(
         if i.service and i.outcome == Outcome.SERVE_EU_RESTRICTED.value
     )
     requested = tuple(ServiceCode(i.service) for i in state.inquiries if i.service)
+    undecided = [i for i in state.inquiries if i.outcome in (None, Outcome.ESCALATE.value)]
+    pending = tuple(ServiceCode(i.service) for i in undecided if i.service)
+    products = tuple(i.product for i in undecided if i.product)
     last = _aware(state.last_client_at) if state.last_client_at else None
     return RecipientFacts(
         zone=engine.recipient_zone(state),
@@ -37,4 +40,7 @@ def recipient_facts(
         requested=requested,
         last_client_message_at=last,
         restricted=state.restricted or restricted,
+        pending=pending,
+        pending_products=products,
+        language=state.reading_language,
     )
