@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
-from triage.domain import gate, services, sources
+from triage.domain import gate, sources
+from triage.domain.lexicon import concepts, cues
 from triage.domain.matching import (
     NameIndex,
     PhraseIndex,
@@ -181,7 +182,7 @@ def _sentences_for(profile: CompanyProfile, count: int, seed: int) -> list[str]:
 
 
 def _folded_sentences(text: str) -> list[str]:
-    return [s for s, _ in sources._sentences(clean(text)[:4096])]
+    return [s.reading.text for s in sources._sentences(clean(text)[:4096], None)]
 
 
 # --- the register index ----------------------------------------------------------------------
@@ -270,16 +271,18 @@ def test_referral_codes_as_the_loop_finds_them(big_profile: CompanyProfile) -> N
 # --- cue phrases -------------------------------------------------------------------------------
 
 
-def _cue_vocabulary() -> list[str]:
-    words: set[str] = set()
-    for _c, _conf, phrase, _star in (*sources._CUE_LIST, *services._CUE_LIST):
-        words.update(phrase.split())
-    return sorted(words)
-
-
-_VOCAB = _cue_vocabulary()
-_SOURCE_RES = [re.compile(cue_phrase(p, star)) for _c, _f, p, star in sources._CUE_LIST]
-_SERVICE_RES = [re.compile(cue_phrase(p, star)) for _c, _f, p, star in services._CUE_LIST]
+#: Every cue phrase of the sources' and services' lexicons, in all thirty languages.
+_CUES = sorted(
+    {
+        (c.phrase, c.star)
+        for part in ("sources", "services")
+        for concept in concepts(part)
+        for c in cues(part, concept)
+    }
+)
+_VOCAB = sorted({w for phrase, _star in _CUES for w in phrase.split()})
+_INDEX = PhraseIndex(_CUES)
+_RES = [re.compile(cue_phrase(p, star)) for p, star in _CUES]
 
 
 def _check_index(index: PhraseIndex, regexes: list[re.Pattern[str]], sentence: str) -> None:
@@ -321,8 +324,8 @@ def test_cue_index_matches_where_each_cue_regex_matches(parts: list[str]) -> Non
     sentence = " ".join(parts).replace(" , , ", " , ").strip(" ,")
     if not sentence:
         return
-    _check_index(sources._CUE_INDEX, _SOURCE_RES, sentence)
-    _check_index(services._CUE_INDEX, _SERVICE_RES, fold(sentence))
+    _check_index(_INDEX, _RES, sentence)
+    _check_index(_INDEX, _RES, fold(sentence))
 
 
 # --- the gate's names --------------------------------------------------------------------------
