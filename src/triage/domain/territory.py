@@ -1,64 +1,82 @@
-"""Where does the client live? Free text -> country or territory -> EU, EEA, outside, or unknown.
+"""Where does the client live? Free text -> country or territory -> EU, EEA, outside, human.
 
-Pure: the place names come in a `Gazetteer` built from the data packages by `triage.geodata`.
-The rules (DOMAIN.md R1 and section 7):
-
-- residence, seat or physical presence counts, never nationality or language ("Ich bin
-  Deutscher, wohne in Dubai" is Dubai);
-- typos are tolerated ("Östereich", "Austrailia", "polsa", "Frnace") through a deletion index
-  and an edit distance that counts a transposition as one edit;
-- a name that is both an EU/EEA place and a larger place elsewhere ("Valencia", "Córdoba",
-  "Granada") is ambiguous; the reading inside the EU wins only when it is the larger one;
-- in a sentence, a word counts as a town only when the client wrote it like a place name
-  (capitalised, after "in"/"w"/"à", or as the whole answer), so "ihren" or "Reisen" are not
-  towns in Ukraine or Korea;
-- "I'd rather not say", nothing found, places in different zones, an EU/EEA phone number beside
-  a non-EU answer, VPN or travel hints: the zone is UNKNOWN, never OUTSIDE (fail closed);
-- "I live in Munich, right now I'm travelling in Thailand": the place introduced as home is the
-  residence, the other one is travel (a reason for a person to look);
-- the Telegram language and the phone prefix corroborate or contradict; they never decide.
+Pure: place names come in a `Gazetteer` (built by `triage.geodata`), the words around them
+("I live in", "registered in", "on holiday", "born in", "I'd rather not say", VPN) from
+`triage/data/lexicon/<language>/places.yaml`, corrections and negation from `clauses.yaml`,
+all matched on folded words and on their lemmas in the client's language. Residence, seat or
+physical presence counts (DOMAIN.md R1), never nationality or language; a correction replaces
+what it corrects; an EU/EEA seat decides for its company; the territories of DOMAIN.md section 7
+keep their own zone in every script. It must never settle OUTSIDE on doubt: a refusal, nothing
+recognised, places in two zones, a second home in the EU/EEA, a company vehicle, VPN, travel or
+an EU/EEA phone beside a non-EU answer all give UNKNOWN, and the phone and the Telegram language
+only corroborate or contradict, never decide.
 """
 
 from __future__ import annotations
 
-import re
-from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 import phonenumbers
 from rapidfuzz.distance import OSA
 
 from triage.domain.codes import IN_SCOPE, Zone, zone_of_code
+from triage.domain.lexicon import Cue, cues, language_code, lemmas, phrases
+from triage.domain.lexicon import _read_cached as _lexicon_file
+from triage.domain.matching import PhraseIndex
 from triage.domain.text import Token, fold, tokens
+
+#: The vocabulary around place names (triage/data/lexicon/<language>/places.yaml).
+_PART = "places"
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    """One concept's cue phrases, every language, matched in one pass over the words."""
+
+    cues: tuple[Cue, ...]
+    index: PhraseIndex
+
+
+@cache
+def _vocabulary(part: str, concept: str) -> _Vocabulary:
+    found = cues(part, concept)
+    return _Vocabulary(found, PhraseIndex(phrases(found)))
+
+
+@cache
+def _own(part: str, concept: str, language: str) -> frozenset[tuple[str, bool]]:
+    """The (phrase, star) pairs one language's file lists for a concept.
+
+    `cues` keeps a phrase once, under the first language that lists it ("ei" is Estonian and
+    Finnish), so the language of a `Cue` cannot say whether another language has it too.
+    """
+    raw = _lexicon_file(language, part).get(concept, ())
+    return frozenset((fold(p.rstrip("*")), p.endswith("*")) for p, _ in raw)
+
+
+def _words_of(part: str, concept: str) -> frozenset[str]:
+    """The one-word phrases of a concept, folded (for set lookups)."""
+    return frozenset(c.phrase for c in cues(part, concept) if " " not in c.phrase and not c.star)
+
 
 #: Common words of the supported languages that also spell a place ("Nice", "Split", "Best").
 #: They never match a town in a sentence unless written like one, and never match fuzzily.
-STOPWORDS = frozenset(
-    """
-    a about above after again against all also am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers him his how i if in into is it its just me more
-    most my myself no nor not now of off on once only or other our out over own same she should
-    so some such than that the their them then there these they this those through to too under
-    until up very was we were what when where which while who whom why will with would you your
-    yours live living lives lived based resident residing reside located stay staying moved move
-    city country town capital near north south east west central centre center island islands
-    republic state region province company firm business registered seat office headquarters
-    office nice split best mobile reading bath sale deal hope kind born gap hell ham leer bad
-    wells date mons ede orange victoria bitcoin crypto ether ethereum tether custody exchange
-    google search sales trade order side part home work working flat house apartment street
-    money euro euros dollar dollars hello thanks thank please maybe sure know dont rather say
-    tell would prefer private secret ich und der die das ein eine einer wohne wohnen lebe leben
-    bin aus bei mit nach von zu im am auf seit aber nicht kein keine stadt land je tu il elle
-    nous vous ils et ou de du des le la les un une au aux en dans chez pour par sur vis habite
-    habiter ville pays yo vivo vive en el los las y o del con por para ciudad io abito vivo
-    di da con per il lo gli le citta paese eu moro vivo em no na nos nas do da dos das com
-    cidade ik woon wonen leef het een en van met voor stad ja mieszkam zyje w we z na do od
-    miasto kraj jag bor i pa med fran till stad land
-    """.split()
-)
+STOPWORDS = _words_of(_PART, "stopwords")
+
+
+@cache
+def _locatives(language: str | None) -> frozenset[str]:
+    """Words right before a name that make it a place ("in", "à", "w", "в"): the client's
+    language and English (all languages when it is unknown: Romanian "am" is "I have")."""
+    if language is None:
+        return _words_of(_PART, "locative")
+    return frozenset(
+        p for lang in (language, "en") for p, star in _own(_PART, "locative", lang) if not star
+    )
+
 
 #: Kinds of gazetteer entry, strongest first (see `triage.geodata`).
 _KIND_RANK = {"edge": 0, "alias": 1, "country": 2, "region": 3, "city": 4, "area": 5}
@@ -67,118 +85,6 @@ _SPECIFICITY = {"city": 4, "edge": 3, "alias": 3, "region": 2, "country": 1, "ar
 _STRONG = frozenset({"edge", "alias", "country"})
 #: A town this size counts even when written in lower case in a sentence.
 _BIG_CITY = 100_000
-
-
-def _alternation(phrases: Iterable[str]) -> str:
-    """A regex alternation of phrases in their folded form (any script), longest first."""
-    keys = {fold(p) for p in phrases}
-    return "|".join(re.escape(k).replace(r"\ ", " ") for k in sorted(keys, key=len, reverse=True))
-
-
-_REFUSAL = re.compile(
-    r"\b(rather not|prefer not|prefere not|won t (say|tell)|will not (say|tell)"
-    r"|not (going|willing) to"
-    r" (say|tell|share)|none of your business|not your business|no comment|private|confidential"
-    r"|keine angabe|mochte ich nicht|will ich nicht|sag ich nicht|geht (euch|sie|dich) nichts an"
-    r"|lieber nicht|je prefere ne pas|prefere ne pas|je ne (veux|souhaite) pas|pas vos affaires"
-    r"|prefiero no|no quiero decir|no es asunto|preferisco non|non voglio dire|prefiro nao"
-    r"|nao quero dizer|liever niet|wil ik niet|zeg ik niet|wole nie|nie chce (mowic|podawac)"
-    r"|vill inte (saga|beratta)|helst inte|"
-    + _alternation(["не скажу", "не хочу говорить", "предпочитаю не", "не хочу казати"])
-    + r")\b"
-)
-_VPN = re.compile(
-    r"\b(vpn|proxy|proxies|tor browser|tor network|geo ?block\w*|blocked|gesperrt"
-    r"|bloque\w*|bloccat\w*|geblokkeerd|zablokowan\w*|blockerad\w*|"
-    + _alternation(["впн", "заблокирован", "заблоковано"])
-    + r")\b"
-)
-_TRAVEL_WORDS = (
-    r"travel\w*|on holiday|on vacation|on a trip|currently|right now|at the moment|for now"
-    r"|temporarily|visiting|digital nomad|nomad|business trip|for a few (days|weeks|months)"
-    r"|reise\w*|im urlaub|auf urlaub|derzeit|zurzeit|gerade|voruebergehend|vorubergehend"
-    r"|fur ein paar (tage|wochen|monate)|en voyage|en vacances|actuellement|en ce moment"
-    r"|pour quelques (jours|semaines|mois)|de viaje|de vacaciones|actualmente|ahora mismo"
-    r"|por unas semanas|in viaggio|in vacanza|attualmente|al momento|per qualche settimana"
-    r"|em viagem|de ferias|atualmente|neste momento|op reis|op vakantie|momenteel|tijdelijk"
-    r"|voor een paar weken|w podrozy|na wakacjach|obecnie|tymczasowo|pa resa|pa semester"
-    r"|just nu|tillfalligt|"
-    + _alternation(["сейчас", "временно", "в командировке", "в отпуске", "зараз", "тимчасово"])
-)
-_TRAVEL = re.compile(rf"\b({_TRAVEL_WORDS})\b")
-_DUAL = re.compile(
-    r"\b(half the year|half of the year|split my time|between .{2,40} and|both .{2,40} and"
-    r"|two countries|dual residen\w*|halbe jahr|halbjahr|zwischen .{2,40} und|entre .{2,40} et"
-    r"|moitie de l annee|entre .{2,40} y|mitad del ano|tra .{2,40} e|meta dell anno"
-    r"|entre .{2,40} e|tussen .{2,40} en|pomiedzy .{2,40} a|mellan .{2,40} och)\b"
-)
-_COMPANY = re.compile(
-    r"\b(company|companies|firm|entity|business|corporation|fund|foundation|spv|holding|llc|ltd"
-    r"|limited|inc|gmbh|ag|bv|nv|sa|sarl|sas|srl|spa|oy|ab|as|aps|sp zoo|unternehmen|firma"
-    r"|gesellschaft|societe|entreprise|empresa|sociedad|societa|azienda|bedrijf|spolka|bolag"
-    r"|foretag|" + _alternation(["компания", "фирма", "компанія"]) + r")\b"
-)
-_SEAT = re.compile(
-    r"\b(registered|incorporated|seat|domiciled|headquartered|head office|hq|sitz|registriert"
-    r"|gegrundet|siege|immatricul\w*|enregistr\w*|sede|registrad\w*|constituid\w*|registrat\w*"
-    r"|gevestigd|geregistreerd|siedziba|zarejestrowan\w*|sate|registrerat)\b"
-)
-_MANAGED = re.compile(
-    r"\b(managed|run|runs|operated|directors?|management|i run it|we run it|operate|run from"
-    r"|geleitet|verwaltet|gefuhrt|geschaftsfuhr\w*|dirig\w*|gere\w*|gestit\w*|gestionad\w*"
-    r"|geleid|zarzadzan\w*|leds|drivs|owner|owned|beneficial owner|ubo)\b"
-)
-#: Words before a place that make it a place of origin, not of residence.
-_ORIGIN = frozenset(
-    """born originally formerly previously grew raised citizen citizenship passport nationality
-    geboren ursprunglich fruher staatsburger pass ne nee originaire nationalite passeport nacido
-    nacida originario originaria nacionalidad pasaporte nato nata cittadino passaporto nascido
-    nascida origem passaporte geboren oorspronkelijk vroeger paspoort urodzony urodzona
-    obywatel paszport fodd ursprungligen tidigare medborgare pass""".split()
-)
-#: Words right before a name that make it a place ("in", "à", "w", "i", "в").
-_LOCATIVE = frozenset(
-    fold(w)
-    for w in """in im i at near a à au aux en em no na nel nella nello ad te bij w we pod
-    pa på nahe bei près cerca vicino perto u в у во під под из from to nach naar do till
-    v ve""".split()
-)
-#: Words that introduce where someone lives now.
-_RESIDENCE_CUES = (
-    r"i live in|i m living in|i am living in|i live at|live in|living in|i m based in"
-    r"|i am based in"
-    r"|based in|based out of|resident in|residing in|i reside in|we live in|moved to|relocated to"
-    r"|my home is in|home is in|i m in|i am in|we are in|we re in|located in|our company is in"
-    r"|registered in|incorporated in|headquartered in|i live|we live|fled to|escaped to"
-    r"|now live in|now living in|settled in|emigrated to|geflohen nach|ausgewandert nach"
-    r"|refugie a|refugie en|emigre a|emigre en|huido a|emigrado a|emigrato in|emigrei para"
-    r"|gevlucht naar|geemigreerd naar|uciekl\w* do|wyemigrowal\w* do|flydde till|emigrerade till"
-    r"|ich wohne in|ich lebe in|wohne in|lebe in|wohnhaft in|ansassig in|umgezogen nach"
-    r"|ziehe nach|gezogen nach"
-    r"|wir wohnen in|sitz in|mit sitz in|wohne|lebe"
-    r"|j habite a|j habite en|j habite au|j habite aux|j habite|je vis a|je vis en"
-    r"|je vis au|je vis|habite a|habite en|vis a"
-    r"|je reside a|je reside en|installe a|installe en|demenage a|demenage en|base a|base en"
-    r"|vivo en|resido en|vivo a|vivo in|abito a|abito in|risiedo a|risiedo in|vivo em|moro em"
-    r"|moro no|moro na|moro|resido em|ik woon in|ik woon|woon in|wonen in|ik leef in"
-    r"|gevestigd in"
-    r"|mieszkam w|mieszkam we|mieszkam na|mieszkam|zyje w|przeprowadzilem sie do"
-    r"|przeprowadzilam sie do"
-    r"|jag bor i|bor i|jag bor pa|bor pa|flyttade till|jeg bor i|jeg bor pa|"
-    + _alternation(
-        [
-            "я живу в",
-            "я живу у",
-            "живу в",
-            "живу у",
-            "проживаю в",
-            "мешкаю в",
-            "переехал в",
-            "переїхав до",
-        ]
-    )
-)
-_RESIDENCE_CUE_RE = re.compile(rf"\b(?:{_RESIDENCE_CUES})\b")
 
 
 @dataclass(frozen=True)
@@ -276,11 +182,17 @@ class _Hit:
     fuzzy: bool
     score: float
     origin: bool = False
-    #: Introduced as where the client lives ("I live in ...", "wohne in ...").
+    #: Introduced as where the client lives ("I live in ...", "... yaşıyorum").
     resident: bool = False
     #: In a clause about travel or a temporary stay ("currently in ...").
     travel: bool = False
     line: int = 0
+    #: Found through the word's lemma ("Lontoossa" -> Lontoo), not as written.
+    inflected: bool = False
+    #: Introduced as a company's seat ("registered in ...", "Sitz in ...").
+    seat: bool = False
+    #: Negated in its clause ("ei oo enää asuntoa Suomessa", "not in Germany any more").
+    negated: bool = False
 
 
 def _rank(p: Place, lang: str, gz: Gazetteer) -> tuple[int, int, int]:
@@ -388,6 +300,8 @@ _CASE_ENDINGS: tuple[tuple[str, str], ...] = tuple(
         ("и", "я"),
         ("у", ""),
         ("ы", "а"),
+        ("єві", "ів"),
+        ("ові", "ів"),
         ("ban", ""),
         ("ben", ""),
         ("ba", ""),
@@ -407,7 +321,7 @@ def _case_lookup(word: str, gz: Gazetteer) -> tuple[str, ...]:
         key = word[: len(word) - len(ending)] + base
         places = gz.names.get(key, ())
         if any(
-            p.kind in ("country", "region", "alias")
+            p.kind in ("country", "region", "alias", "edge")
             or (p.kind == "city" and p.population >= 15_000)
             for p in places
         ):
@@ -419,9 +333,83 @@ def _filler(word: str) -> bool:
     return word in STOPWORDS or len(word) <= 2 or word.isdigit()
 
 
-def _candidates(toks: list[Token], gz: Gazetteer) -> list[_Hit]:
-    """Every place name the words could be, before deciding which ones the client meant."""
+#: Irish mutates the first letter of a name: lenition ("Cheanada" for Ceanada) and eclipsis
+#: ("nGaillimh", "bhFrainc", "gCorcaigh"); the gazetteer holds the plain form.
+_ECLIPSIS = (("bhf", "f"), ("ng", "g"), ("nd", "d"), ("mb", "b"), ("gc", "c"), ("dt", "t"),
+             ("bp", "p"), ("ts", "s"))  # fmt: skip
+
+
+def _irish_base(word: str) -> str:
+    for prefix, base in _ECLIPSIS:
+        if word.startswith(prefix) and len(word) > len(prefix) + 2:
+            return base + word[len(prefix) :]
+    if len(word) > 4 and word[1] == "h" and word[0] in "bcdfgmpst":
+        return word[0] + word[2:]
+    return word
+
+
+@dataclass(frozen=True)
+class _Text:
+    """The words of an answer as written (folded) and as lemmas, with the client's language."""
+
+    toks: list[Token]
+    words: list[str]
+    lemmas: list[str]
+    language: str | None
+    memo: dict[tuple[str, str, bool], list[tuple[int, int]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def spans(
+        self, concept: str, part: str = _PART, *, own: bool = False
+    ) -> list[tuple[int, int]]:
+        """Token spans [start, end) of a concept's cues, on the words and on their lemmas.
+
+        A cue weighted below 1 is a common word of another language: it counts only in its own
+        language. With `own`, so do short words and stems (English when the language is
+        unknown): "no" is "in the" in Portuguese, "anne*" (Turkish "mother") starts "annee".
+        """
+        key = (part, concept, own)
+        if key in self.memo:
+            return self.memo[key]
+        vocab = _vocabulary(part, concept)
+        lang = self.language or "en"
+        found: set[tuple[int, int]] = set()
+        for view in (self.words, self.lemmas):
+            for i, starts in vocab.index.matches(view).items():
+                cue = vocab.cues[i]
+                loose = own and (cue.star or len(cue.phrase) < 5)
+                if (cue.weight < 1 or loose) and cue.language != lang:
+                    if (cue.phrase, cue.star) not in _own(part, concept, lang):
+                        continue
+                size = vocab.index.size(i)
+                found.update((s, s + size) for s in starts)
+            if self.lemmas is self.words:
+                break
+        self.memo[key] = out = sorted(found)
+        return out
+
+    def has(self, concept: str, part: str = _PART) -> bool:
+        return bool(self.spans(concept, part))
+
+    def sliced(self, start: int, end: int) -> _Text:
+        return _Text(self.toks[start:end], self.words[start:end], self.lemmas[start:end],
+                     self.language)  # fmt: skip
+
+
+def _read(text: str, language: str | None) -> _Text:
+    toks = list(tokens(text))
     words = [t.folded for t in toks]
+    lang = language_code(language)
+    lems = lemmas(text, lang) if lang else words
+    if len(lems) != len(words):
+        lems = words
+    return _Text(toks, words, lems, lang)
+
+
+def _candidates(text: _Text, gz: Gazetteer) -> list[_Hit]:
+    """Every place name the words could be, before deciding which ones the client meant."""
+    toks, words = text.toks, text.words
     hits: list[_Hit] = []
     i, n = 0, len(words)
     while i < n:
@@ -442,8 +430,14 @@ def _candidates(toks: list[Token], gz: Gazetteer) -> list[_Hit]:
                 and not any(p.kind in _STRONG for p in places)
             ):
                 continue
+            lemma = text.lemmas[i] if size == 1 else key
+            if lemma != key and lemma not in STOPWORDS and gz.names.get(lemma):
+                # "Tartus" is Tartus in Syria and "in Tartu": both readings stand.
+                places = places + gz.names[lemma]
             found = _Hit(i, i + size, key, places, False, 1.0, line=toks[i].line)
             break
+        if found is None:
+            found = _inflected(i, text, gz)
         if found is None:
             word = words[i]
             keys, score = _fuzzy_lookup(word, gz)
@@ -465,17 +459,40 @@ def _candidates(toks: list[Token], gz: Gazetteer) -> list[_Hit]:
     return hits
 
 
-def _meant(hit: _Hit, toks: list[Token], whole: bool, alone: bool, cased: bool) -> bool:
+def _inflected(i: int, text: _Text, gz: Gazetteer) -> _Hit | None:
+    """A name found through the word's lemma ("lontoossa" -> "lontoo") or Irish mutation."""
+    word = text.words[i]
+    if len(word) < 4 or word in STOPWORDS or word in gz.ignore:
+        return None
+    for key in (text.lemmas[i], _irish_base(word) if text.language == "ga" else word):
+        if key == word or len(key) < 3 or key in STOPWORDS or key in gz.nationalities:
+            continue
+        places = gz.names.get(key)
+        if places:
+            return _Hit(i, i + 1, key, places, False, 0.95, line=text.toks[i].line, inflected=True)
+    return None
+
+
+def _meant(
+    hit: _Hit,
+    toks: list[Token],
+    whole: bool,
+    alone: bool,
+    cased: bool,
+    cue: tuple[bool, bool],
+    locatives: frozenset[str],
+) -> bool:
     """Whether the client wrote this name as a place, not as an ordinary word.
 
     `whole`: the hit's clause says nothing but place names ("Innsbruck, Tirol"); `alone`: it is
     the only name in its clause. `cased`: the text mixes upper and lower case, so a capital
-    letter means something.
+    letter means something. `cue`: a residence or seat cue stands right before it, right after
+    it (languages that put the verb last: "Lontoossa asun", "Innsbruck'ta yaşıyorum").
     """
     places = hit.places
     curated = any(p.kind in ("edge", "alias") for p in places)
     country = any(p.kind == "country" and p.main for p in places)
-    if not hit.fuzzy and (curated or country):
+    if not hit.fuzzy and not hit.inflected and (curated or country):
         return True
     first = toks[hit.start]
     initial = hit.start == 0 or toks[hit.start - 1].clause != first.clause
@@ -485,11 +502,13 @@ def _meant(hit: _Hit, toks: list[Token], whole: bool, alone: bool, cased: bool) 
         # A clause of nothing but place names; a corrected spelling must still look like one.
         return True
     before = toks[hit.start - 1].folded if hit.start > 0 else ""
-    locative = before in _LOCATIVE and not initial
+    locative = (before in locatives and not initial) or cue[0]
     cities = [p for p in places if p.kind == "city"]
     big = any(p.population >= _BIG_CITY for p in cities) or any(
-        p.kind in ("region", "country") for p in places
+        p.kind in ("region", "country", "edge", "alias") for p in places
     )
+    if hit.inflected:
+        return locative or capital or cue[1] or (not cased and big)
     if hit.fuzzy:
         return locative or (capital and (big or not initial))
     if stop:
@@ -508,36 +527,43 @@ def _meant(hit: _Hit, toks: list[Token], whole: bool, alone: bool, cased: bool) 
     return not cased and big and main
 
 
-def _spans(regex: re.Pattern[str], words: list[str]) -> list[tuple[int, int]]:
-    """Token spans [start, end) of the regex matches in the folded words."""
-    text = " ".join(words)
-    offsets, pos = [], 0
-    for w in words:
-        offsets.append(pos)
-        pos += len(w) + 1
-    # bisect_left(offsets, c) counts the words that start before character c.
-    return [
-        (bisect_left(offsets, m.start() + 1) - 1, bisect_left(offsets, m.end()))
-        for m in regex.finditer(text)
+def _near(hit: _Hit, spans: Sequence[tuple[int, int]], toks: list[Token], before: int,
+          after: int) -> bool:  # fmt: skip
+    """Whether a cue ends at most `before` words before the hit or starts at most `after` words
+    after it, in the hit's clause."""
+    clause = toks[hit.start].clause
+    for s, e in spans:
+        if 0 <= hit.start - e <= before and toks[max(0, e - 1)].clause == clause:
+            return True
+        if 0 <= s - hit.end <= after and s < len(toks) and toks[s].clause == clause:
+            return True
+    return False
+
+
+def _mark(hits: list[_Hit], text: _Text) -> list[_Hit]:
+    """Origin ("born in"), residence ("I live in"), seat, travel and negation around a hit."""
+    toks = text.toks
+    residence = text.spans("residence")
+    seat = text.spans("seat")
+    origin = text.spans("origin")
+    travel = text.spans("travel")
+    # A negation that is also a locative of the language ("no" is "in the" in Portuguese)
+    # does not scope a place name.
+    locatives = _locatives(text.language)
+    negation = [
+        (s, e)
+        for s, e in text.spans("negation", "clauses", own=True)
+        if not (e - s == 1 and text.words[s] in locatives)
     ]
-
-
-def _mark(hits: list[_Hit], toks: list[Token]) -> list[_Hit]:
-    """Origin ("born in"), residence ("I live in") and travel ("currently in") around a hit."""
-    words = [t.folded for t in toks]
-    cues = _spans(_RESIDENCE_CUE_RE, words)
-    travel = _spans(_TRAVEL, words)
     out = []
     for h in hits:
         clause = toks[h.start].clause
-        before = {t.folded for t in toks[max(0, h.start - 4) : h.start] if t.clause == clause}
-        resident = any(
-            0 <= h.start - end <= 2 and toks[max(0, end - 1)].clause == clause for _, end in cues
-        )
+        resident = _near(h, residence, toks, 2, 2)
         away = any(
             toks[min(s, len(toks) - 1)].clause == clause and -6 <= s - h.start <= 6
             for s, _ in travel
         )
+        negated = any(0 <= h.start - e <= 4 and toks[s].clause == clause for s, e in negation)
         out.append(
             _Hit(
                 h.start,
@@ -546,17 +572,32 @@ def _mark(hits: list[_Hit], toks: list[Token]) -> list[_Hit]:
                 h.places,
                 h.fuzzy,
                 h.score,
-                bool(before & _ORIGIN),
-                resident,
-                away and not resident,
-                h.line,
+                origin=_near(h, origin, toks, 4, 1),
+                resident=resident,
+                travel=away and not resident,
+                line=h.line,
+                inflected=h.inflected,
+                seat=_near(h, seat, toks, 3, 2),
+                negated=negated,
             )
         )
     return out
 
 
-def _find_places(toks: list[Token], gz: Gazetteer) -> list[_Hit]:
-    raw = _candidates(toks, gz)
+#: Words of these concepts are the client's vocabulary, not a place ("na verdade" is
+#: "actually", not Verdal in Norway; "vill inte säga" is "rather not say", not Saga in Japan).
+_VOCABULARY_SPANS = (
+    *((_PART, c) for c in ("residence", "seat", "travel", "moved", "origin", "refusal", "vpn",
+                           "dual_residence", "company", "managed")),
+    ("clauses", "correction"),
+    ("clauses", "negation"),
+    ("clauses", "hedge"),
+)  # fmt: skip
+
+
+def _find_places(text: _Text, gz: Gazetteer) -> list[_Hit]:
+    toks = text.toks
+    raw = _candidates(text, gz)
     covered = {i for h in raw for i in range(h.start, h.end)}
     bare = {t.clause for t in toks} - {
         t.clause for i, t in enumerate(toks) if i not in covered and not _filler(t.folded)
@@ -566,18 +607,108 @@ def _find_places(toks: list[Token], gz: Gazetteer) -> list[_Hit]:
     per_clause: dict[int, int] = defaultdict(int)
     for h in raw:
         per_clause[toks[h.start].clause] += 1
+    cues = text.spans("residence") + text.spans("seat")
+    vocabulary = {
+        i
+        for part, concept in _VOCABULARY_SPANS
+        for s, e in text.spans(concept, part)
+        for i in range(s, e)
+    }
     kept = [
         h
         for h in raw
-        if _meant(
+        if not (
+            (h.fuzzy or h.inflected or all(p.kind not in ("edge", "alias") for p in h.places))
+            and all(i in vocabulary for i in range(h.start, h.end))
+        )
+        and _meant(
             h,
             toks,
             toks[h.start].clause in bare,
             per_clause[toks[h.start].clause] == 1,
             cased,
+            (_near(h, cues, toks, 2, -1), _near(h, cues, toks, -1, 1)),
+            _locatives(text.language),
         )
     ]
-    return _mark(kept, toks)
+    return _mark(kept, text)
+
+
+def _corrected(hits: list[_Hit], text: _Text) -> tuple[list[_Hit], bool]:
+    """Drop the places a later correction or move replaces ("Riga... sorry, now Tallinn").
+
+    A correction ("no wait, I mean", clauses.yaml) or a move ("I moved", places.yaml) between
+    two places, in the same answer or a later one, leaves only the places after it. A move
+    inside a clause about travel ("right now I'm in Bangkok") replaces nothing.
+    """
+    travel_clauses = {text.toks[s].clause for s, _ in text.spans("travel") if s < len(text.toks)}
+    marks = [s for s, _ in text.spans("correction", "clauses")]
+    marks += [s for s, _ in text.spans("moved") if text.toks[s].clause not in travel_clauses]
+    cut = -1
+    for m in sorted(marks):
+        later = [h for h in hits if h.start >= m and not (h.travel or h.negated)]
+        if later and any(h.end <= m for h in hits):
+            cut = m
+    if cut < 0:
+        return hits, False
+    return [h for h in hits if h.start >= cut], True
+
+
+def _next_to_name(hits: list[_Hit]) -> list[_Hit]:
+    """A misspelt name right beside a place named exactly: the exact one's country decides.
+
+    "Vilnius, Lituanija", "Lisboa, Portgual", "Backy Petrovec, Srbsko": a spelling-corrected
+    reading next to an exact name (at most two words apart) that names another country is a
+    misreading, not a second place; one that names the same country keeps only its readings.
+    A corrected name the client introduced as home ("I live in ...") is never dropped.
+    """
+    exact = [
+        (h, codes)
+        for h in hits
+        if not h.fuzzy
+        and len(codes := {p.code for p in h.places if p.code}) == 1
+        and any(p.kind != "area" for p in h.places)
+    ]
+    if not exact:
+        return hits
+    out = []
+    for h in hits:
+        named: set[str] = set()
+        for e, codes in exact:
+            if e.line == h.line and (0 <= h.start - e.end <= 2 or 0 <= e.start - h.end <= 2):
+                named |= codes
+        if h.fuzzy and named and not h.resident:
+            same = tuple(p for p in h.places if p.code in named)
+            if not same:
+                continue
+            h = _Hit(h.start, h.end, h.key, same, h.fuzzy, h.score, h.origin, h.resident,
+                     h.travel, h.line, h.inflected, h.seat, h.negated)  # fmt: skip
+        out.append(h)
+    return out
+
+
+def _not_home(hits: list[_Hit], text: _Text) -> list[_Hit]:
+    """Leave out places that are not where the client lives, when another place remains.
+
+    A place in a clause about family ("my parents are in Sofia"), right after a word for a part
+    of town ("colonia Roma"), or in a clause about a VPN ("the VPN is set to Canada").
+    """
+    toks = text.toks
+    family = {toks[s].clause for s, _ in text.spans("family", own=True)}
+    vpn = {toks[s].clause for s, _ in text.spans("vpn")}
+    districts = text.spans("district", own=True)
+    district_ends = {e for _, e in districts}
+    kept = [
+        h
+        for h in hits
+        if not (
+            (toks[h.start].clause in family and not h.resident)
+            or toks[h.start].clause in vpn
+            or h.start in district_ends
+            or (h.start, h.end) in districts
+        )
+    ]
+    return kept if kept else hits
 
 
 def phone_country(phone: str | None) -> str | None:
@@ -609,14 +740,27 @@ def _unknown(
     )
 
 
-def _explicit_part(toks: list[Token]) -> list[Token]:
-    """The words right after "I live in ..." (for messages that answer another question)."""
-    words = [t.folded for t in toks]
-    spans = _spans(_RESIDENCE_CUE_RE, words)
+def _explicit_part(text: _Text) -> _Text | None:
+    """The words around "I live in ..." (for messages that answer another question): up to six
+    after the cue and, for languages that put the verb last ("Innsbruck'ta yaşıyorum"), three
+    before it, in the cue's clause."""
+    toks = text.toks
+    family = {toks[s].clause for s, _ in text.spans("family", own=True)}
+    # "My brother lives in Hong Kong" says nothing about the client.
+    spans = [(s, e) for s, e in text.spans("residence") if toks[s].clause not in family]
     if not spans:
-        return []
-    end = spans[0][1]
-    return [t for t in toks[end : end + 6] if t.clause == toks[min(end, len(toks) - 1)].clause]
+        return None
+    start, end = spans[0]
+    clause = toks[start].clause
+    lo = start
+    while lo > max(0, start - 3) and toks[lo - 1].clause == clause:
+        lo -= 1
+    hi = end
+    after = toks[min(end, len(toks) - 1)].clause
+    while hi < min(len(toks), end + 6) and toks[hi].clause == after:
+        hi += 1
+    part = text.sliced(lo, hi)
+    return part if part.toks else None
 
 
 def _resolve(hit: _Hit, others: list[_Hit], language: str | None, gz: Gazetteer) -> Place | None:
@@ -638,8 +782,15 @@ def _resolve(hit: _Hit, others: list[_Hit], language: str | None, gz: Gazetteer)
         return best
     if _eu_rival(best, places):
         return None
-    # A misspelt word read as a non-EU city may as well be an EU town we do not know.
-    if hit.fuzzy and best.kind == "city":
+    # A misspelt word read as a non-EU city may as well be an EU town we do not know, unless
+    # a name written exactly puts it in that country ("Londyne, Walthamstow").
+    confirmed = {
+        p.code
+        for h in others
+        if h is not hit and not h.fuzzy and len({q.code for q in h.places}) == 1
+        for p in h.places
+    }
+    if hit.fuzzy and best.kind == "city" and best.code not in confirmed:
         return None
     return best
 
@@ -657,29 +808,38 @@ def classify_residence(
     With `explicit_only` (any message other than the answer to the residence question) only a
     place introduced as the residence ("I live in Vienna", "wohne in Graz") counts.
     """
-    toks = list(tokens(text))
-    if not toks:
+    read = _read(text, language)
+    if not read.toks:
         return _unknown((), ("no residence given",))
     if explicit_only:
-        toks = _explicit_part(toks)
-        if not toks:
+        part = _explicit_part(read)
+        if part is None:
             return _unknown((), ("no residence stated in this message",))
-    folded = " ".join(t.folded for t in toks)
+        read = part
+    toks = read.toks
     signals: list[str] = []
     reasons: list[str] = []
-    hits = _find_places(toks, gazetteer)
-    if _REFUSAL.search(folded) and not [h for h in hits if not h.fuzzy]:
+    hits = _find_places(read, gazetteer)
+    if read.has("refusal") and not [h for h in hits if not h.fuzzy]:
         return _unknown(("refused",), ("the client would rather not say where they live",))
-    if _VPN.search(folded):
+    if read.has("vpn"):
         signals.append("vpn")
         reasons.append("the client mentions a VPN, a proxy or geo-blocking")
-    if _TRAVEL.search(folded):
+    if read.has("travel"):
         signals.append("travel")
         reasons.append("the client is travelling or only temporarily somewhere")
 
     residence_hits = [h for h in hits if not h.origin]
     if not residence_hits and hits:
         residence_hits = hits  # "born in Lyon" and nothing else: still the only place given
+    residence_hits, corrected = _corrected(residence_hits, read)
+    if corrected:
+        reasons.append("the client corrected an earlier place; the later one counts")
+    affirmed = [h for h in residence_hits if not h.negated]
+    if affirmed and len(affirmed) < len(residence_hits):
+        reasons.append("a place the client says they no longer live in is left out")
+        residence_hits = affirmed
+    residence_hits = _next_to_name(_not_home(residence_hits, read))
     if not residence_hits:
         nat = [
             gazetteer.nationalities[t.folded] for t in toks if t.folded in gazetteer.nationalities
@@ -711,10 +871,11 @@ def classify_residence(
         signals.append("ambiguous")
         reasons.append(f"'{ambiguous[0]}' can be a place inside or outside the EU/EEA")
 
-    company = bool(_COMPANY.search(folded)) and bool(
-        _SEAT.search(folded) or _MANAGED.search(folded)
-    )
-    if not company and not _DUAL.search(folded):
+    company = read.has("company") and (read.has("seat") or read.has("managed"))
+    dual = read.has("dual_residence") or _between(read, [h for h, _ in chosen])
+    if company:
+        chosen = _seat_decides(chosen, read, reasons)
+    elif not dual:
         chosen = _home_over_travel(chosen, toks, signals, reasons)
     codes = list(dict.fromkeys(p.code for _, p in chosen if p.code))
     zones_found = {zone_of_code(c) for c in codes}
@@ -735,7 +896,8 @@ def classify_residence(
         if company:
             signals.append("company_vehicle")
             reasons.append("a company registered in one place and run from another")
-        elif _DUAL.search(folded) or not signals:
+        elif dual or not signals:
+            # Two homes, one of them in the EU/EEA: never settled here (DOMAIN.md 8).
             signals.append("dual_residence")
             reasons.append("the client names places in different zones")
         else:
@@ -763,9 +925,14 @@ def classify_residence(
             signals.append("language_mismatch")
 
     # Fail closed: any of these beside a non-EU answer means a person decides (DOMAIN.md 6).
-    doubts = {"vpn", "travel", "phone_conflict", "ambiguous"} & set(signals)
-    if zone is Zone.OUTSIDE and doubts:
+    doubts = {"vpn", "travel", "phone_conflict", "ambiguous", "dual_residence"} & set(signals)
+    if zone is Zone.OUTSIDE and (doubts or (dual and len(chosen) > 1)):
         return _unknown(signals, reasons, codes, label)
+    if zone is Zone.OUTSIDE and dual and _in_scope_named(hits):
+        # Two homes, one in the EU/EEA, whatever was left out on the way (DOMAIN.md 8).
+        return _unknown(
+            [*signals, "dual_residence"], [*reasons, "a second home in the EU/EEA"], codes, label
+        )
     if zone is Zone.OUTSIDE and fuzzy and confidence < 0.75:
         return _unknown(
             [*signals, "ambiguous"], [*reasons, "spelling too far off to be sure"], codes, label
@@ -779,6 +946,49 @@ def classify_residence(
         reasons=tuple(reasons),
         candidates=tuple(codes),
     )
+
+
+def _in_scope_named(hits: list[_Hit]) -> bool:
+    """Whether any place named outside an origin clause has an EU/EEA reading."""
+    return any(
+        zone_of_code(p.code) in IN_SCOPE
+        for h in hits
+        if not (h.origin or h.negated)
+        for p in h.places
+        if p.code
+    )
+
+
+def _between(text: _Text, hits: list[_Hit]) -> bool:
+    """ "Between X and Y": a between-cue before two places of one answer."""
+    for s, _ in text.spans("between"):
+        line = text.toks[s].line
+        if len([h for h in hits if h.start > s and h.line == line]) >= 2:
+            return True
+    return False
+
+
+def _seat_decides(
+    chosen: list[tuple[_Hit, Place]], text: _Text, reasons: list[str]
+) -> list[tuple[_Hit, Place]]:
+    """A company seated in the EU/EEA whose writer lives elsewhere: the seat decides.
+
+    The client is the company ("our seat is in Vienna, I live in Dubai"). Only when every place
+    outside the EU/EEA is the writer's own home: a non-EU vehicle, office or management stays a
+    question for a person (DOMAIN.md 6).
+    """
+    seats = [(h, p) for h, p in chosen if h.seat]
+    if not seats or any(zone_of_code(p.code) not in IN_SCOPE for _, p in seats):
+        return chosen
+    vehicle = text.spans("company") + text.spans("managed")
+    for h, p in chosen:
+        if zone_of_code(p.code) in IN_SCOPE or h.seat:
+            continue
+        # "... but I live in Dubai" is the writer's home; "a subsidiary in Dubai" is not.
+        if not h.resident or _near(h, vehicle, text.toks, 3, 1):
+            return chosen
+    reasons.append("the company's seat is in the EU/EEA; the client is the company")
+    return [(h, p) for h, p in chosen if zone_of_code(p.code) in IN_SCOPE]
 
 
 def _home_over_travel(
