@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 import importlib.util
 import json
 from pathlib import Path
+
+import pytest
 
 from triage.domain.lexicon import (
     LANGUAGES,
@@ -15,6 +15,7 @@ from triage.domain.lexicon import (
     concepts,
     coverage,
     cues,
+    entries,
     language_code,
     lemma_table,
     lemmas,
@@ -91,3 +92,14 @@ def test_lemma_tables_are_built_from_the_current_vocabulary() -> None:
             stale.append(language)
         assert lemma_table(language), f"{language}: empty lemma table"
     assert not stale, f"lemma tables built from an older vocabulary: {stale}; run make lexicon"
+
+
+def test_no_word_both_negates_and_ends_a_negation() -> None:
+    """A word in a language's `negation` and `contrast` lists would cancel itself (Spanish
+    "sin" negates; only "sin embargo" is a contrast)."""
+    clashes = []
+    for language in LANGUAGES:
+        negators = {c.phrase for c in entries("clauses", "negation") if c.language == language}
+        contrast = {c.phrase for c in entries("clauses", "contrast") if c.language == language}
+        clashes += [f"{language}: {w}" for w in sorted(negators & contrast)]
+    assert not clashes, clashes

@@ -68,6 +68,8 @@ class InquiryFacts:
     foreign_language: str | None = None
     #: Why the residence needs a person because it changed after the first decision, or "".
     residence_changed: str = ""
+    #: Location signals found in answers other than the residence one ("vpn").
+    other_location_signals: tuple[str, ...] = ()
     #: Countries the client names in their account of how they found the firm ("your ad in
     #: the Paris metro"): where the solicitation may have reached them.
     source_places: tuple[str, ...] = ()
@@ -219,6 +221,7 @@ def _judge_sources(
         t.decline.append("client says someone from the firm or acting for it contacted them")
     if src is None:
         return
+    from_signals = len(t.decline)
     for sig in src.signals:
         if sig.negated:
             continue
@@ -282,6 +285,7 @@ def _judge_sources(
         elif sig.channel in (Channel.ORGANIC_SEARCH, Channel.OWN_RESEARCH, Channel.WORD_OF_MOUTH):
             if not unclear:
                 t.support.append(f"{sig.channel.value.replace('_', ' ')} ({sig.matched!r})")
+    _solicited_abroad(facts, profile, t, from_signals)
     searched = [
         s
         for s in src.signals
@@ -293,9 +297,7 @@ def _judge_sources(
         if s.channel in (Channel.OWN_RESEARCH, Channel.WORD_OF_MOUTH) and not s.negated
     ]
     # An ad the client took back in a correction is not an ad they denied.
-    ad_denied = any(
-        s.channel is Channel.AD and s.negated and not s.corrected for s in src.signals
-    )
+    ad_denied = any(s.channel is Channel.AD and s.negated and not s.corrected for s in src.signals)
     if searched and not others and not ad_denied and "organic_result" not in src.flags:
         for entry in _search_ads_reaching(profile, facts.today, country):
             t.rule("R3", "R7")
@@ -329,6 +331,29 @@ _SOLICITING_SIGNALS = frozenset(
         Channel.CLOSE_LINK,
     }
 )
+
+
+def _solicited_abroad(facts: InquiryFacts, profile: CompanyProfile, t: _Tally, first: int) -> None:
+    """An EU/EEA resident whose account places the solicitation outside the EU/EEA ("your ad
+    on Instagram, when I was in Brazil"): whether that counts is open (DOMAIN.md 8.4), so the
+    declines the client's words gave (from index `first`) go to a person instead."""
+    places = facts.source_places
+    if not places or any(zone_of_code(c) in IN_SCOPE for c in places):
+        return
+    src = facts.source
+    entries = [profile.entry(s.entry_id) for s in src.signals if s.entry_id] if src else []
+    if any(e is not None and e.location and zone_of_code(e.location) in IN_SCOPE for e in entries):
+        return
+    moved = t.decline[first:]
+    if not moved:
+        return
+    del t.decline[first:]
+    t.rule("R1")
+    t.escalate.extend(
+        f"{why}; it reached the client outside the EU/EEA ({places[0]}): an EU/EEA resident "
+        "solicited abroad is for a person (R1)"
+        for why in moved
+    )
 
 
 def _situated_in_union(facts: InquiryFacts, profile: CompanyProfile) -> str:
@@ -404,6 +429,9 @@ def decide(facts: InquiryFacts, profile: CompanyProfile) -> Decision:
             f"the client writes in a language the bot does not read ({facts.foreign_language})"
             ": a person reads the answers"
         )
+    if "vpn" in facts.other_location_signals:
+        # DOMAIN.md 6: VPN hints go to a person, in whichever answer the client gives them.
+        t.escalate.append("the client mentions a VPN or proxy: where they are needs a person")
 
     if zone is Zone.OUTSIDE:
         situated = _situated_in_union(facts, profile)

@@ -795,6 +795,38 @@ def _resolve(hit: _Hit, others: list[_Hit], language: str | None, gz: Gazetteer)
     return best
 
 
+def places_named(
+    text: str, gazetteer: Gazetteer, *, language: str | None = None
+) -> tuple[str, ...]:
+    """The countries of the places an answer other than the residence one names as where
+    something happened ("your ad, when I was in Recife", "your stand in Istanbul").
+
+    Stricter than a residence reading, because any word of a long answer may spell a town
+    ("Kuba" the influencer, Danish "inde"): only names written exactly, introduced by a
+    locative word ("in", "w", "в") or a travel clause, or inflected for place and written as
+    a name ("Helsingissä"); never a place of origin or a negated one.
+    """
+    read = _read(text, language)
+    if not read.toks:
+        return ()
+    hits = _find_places(read, gazetteer)
+    locatives = _locatives(read.language)
+    out: list[str] = []
+    for hit in hits:
+        if hit.fuzzy or hit.origin or hit.negated:
+            continue
+        introduced = hit.start > 0 and read.words[hit.start - 1] in locatives
+        # A word read as a place through its lemma must be written as a name ("teidän" is
+        # "your", its lemma "sinä" also a town).
+        named = hit.inflected and read.toks[hit.start].capitalised
+        if not (introduced or hit.travel or named):
+            continue
+        place = _resolve(hit, hits, read.language, gazetteer)
+        if place is not None and place.code and place.code not in out:
+            out.append(place.code)
+    return tuple(out)
+
+
 def classify_residence(
     text: str,
     gazetteer: Gazetteer,

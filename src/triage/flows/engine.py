@@ -27,7 +27,12 @@ from triage.domain.sources import (
     find_referral_codes,
     is_hedged,
 )
-from triage.domain.territory import Gazetteer, ResidenceFinding, classify_residence
+from triage.domain.territory import (
+    Gazetteer,
+    ResidenceFinding,
+    classify_residence,
+    places_named,
+)
 from triage.domain.text import has_content
 from triage.flows.spec import FlowSpec
 
@@ -245,18 +250,21 @@ class Engine:
             found = memo[("codes", text)] = tuple(find_referral_codes(text, self.profile))
         return found  # type: ignore[no-any-return]
 
-    def _source_places(self, state: ConversationState) -> tuple[str, ...]:
-        """Countries named in the client's account of how they found the firm."""
+    def _source_location(
+        self, state: ConversationState
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Countries named in the client's account of how they found the firm, and location
+        signals (a VPN) found there."""
         text = "\n".join(state.slots.get("source", []))
         memo = self._memo(state)
-        key = ("source_places", text)
+        key = ("source_location", text)
         found = memo.get(key)
         if found is None:
-            read = classify_residence(text, self.gazetteer, language=state.reading_language)
-            # Only places named plainly: a source answer is no residence answer, and a word
-            # corrected into a place name ("sur" -> Sur) must not make a client "situated".
-            plain = not {"fuzzy", "ambiguous"} & set(read.signals) and read.confidence >= 0.95
-            found = memo[key] = tuple(c for c in read.candidates if c) if plain else ()
+            lang = state.reading_language
+            places = places_named(text, self.gazetteer, language=lang)
+            read = classify_residence(text, self.gazetteer, language=lang)
+            signals = tuple(s for s in read.signals if s == "vpn")
+            found = memo[key] = (places, signals)
         return found  # type: ignore[no-any-return]
 
     def findings(
@@ -320,7 +328,8 @@ class Engine:
             further_service=further,
             foreign_language=state.foreign_language,
             residence_changed=state.residence_changed or "",
-            source_places=self._source_places(state),
+            source_places=self._source_location(state)[0],
+            other_location_signals=self._source_location(state)[1],
         )
 
     # --- the turn ---------------------------------------------------------------------------
