@@ -224,9 +224,7 @@ def test_any_ad_declines_even_when_not_in_the_register(profile, gazetteer) -> No
 def test_an_unregistered_influencer_or_event_escalates(profile, gazetteer) -> None:  # type: ignore[no-untyped-def]
     kw = dict(residence="Madrid", service="custody")
     assert outcome(profile, gazetteer, source="a youtuber, CriptoPaco", **kw) is Outcome.ESCALATE
-    assert outcome(profile, gazetteer, source="a crypto fair in Paris", **kw) is (
-        Outcome.ESCALATE
-    )
+    assert outcome(profile, gazetteer, source="a crypto fair in Paris", **kw) is (Outcome.ESCALATE)
 
 
 def test_the_firms_own_presence_at_an_event_declines(profile, gazetteer) -> None:  # type: ignore[no-untyped-def]
