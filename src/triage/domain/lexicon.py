@@ -185,12 +185,32 @@ def lemma_table(language: str) -> Mapping[str, str]:
     return forms
 
 
+#: Irish eclipsis: the letters written before a word's first letter ("bhfógra" is "fógra").
+_ECLIPSIS = (("bhf", "f"), ("ng", "g"), ("nd", "d"), ("mb", "b"), ("gc", "c"), ("dt", "t"),
+             ("bp", "p"), ("ts", "s"))  # fmt: skip
+
+
+def irish_base(word: str) -> str:
+    """An Irish word without its initial mutation: eclipsis ("bhfógra" -> "fógra") or
+    lenition ("chara" -> "cara"); the word itself when it has none."""
+    for prefix, base in _ECLIPSIS:
+        if word.startswith(prefix) and len(word) > len(prefix) + 2:
+            return base + word[len(prefix) :]
+    if len(word) > 4 and word[1] == "h" and word[0] in "bcdfgmpst":
+        return word[0] + word[2:]
+    return word
+
+
 def lemmas(text: str, language: str | None) -> list[str]:
     """The lemma of each folded word of `text` (aligned with `fold(text).split()`), or the
-    word itself where the lemma table of the language does not know it."""
+    word itself where the lemma table of the language does not know it. Irish words lose
+    their initial mutation first (the dictionaries list "fógra", clients write "bhfógra")."""
     words = fold(text).split()
     code = language_code(language)
     table = lemma_table(code) if code in LEMMATISER else {}
+    if code == "ga":
+        bases = [irish_base(w) for w in words]
+        return [table.get(w) or table.get(b, b) for w, b in zip(words, bases, strict=True)]
     if not table:
         return words
     return [table.get(w, w) for w in words]

@@ -23,7 +23,7 @@ import phonenumbers
 from rapidfuzz.distance import OSA
 
 from triage.domain.codes import IN_SCOPE, Zone, zone_of_code
-from triage.domain.lexicon import Cue, cues, language_code, lemmas, phrases
+from triage.domain.lexicon import Cue, cues, irish_base, language_code, lemmas, phrases
 from triage.domain.lexicon import _read_cached as _lexicon_file
 from triage.domain.matching import PhraseIndex
 from triage.domain.text import Token, fold, tokens
@@ -335,19 +335,6 @@ def _filler(word: str) -> bool:
 
 #: Irish mutates the first letter of a name: lenition ("Cheanada" for Ceanada) and eclipsis
 #: ("nGaillimh", "bhFrainc", "gCorcaigh"); the gazetteer holds the plain form.
-_ECLIPSIS = (("bhf", "f"), ("ng", "g"), ("nd", "d"), ("mb", "b"), ("gc", "c"), ("dt", "t"),
-             ("bp", "p"), ("ts", "s"))  # fmt: skip
-
-
-def _irish_base(word: str) -> str:
-    for prefix, base in _ECLIPSIS:
-        if word.startswith(prefix) and len(word) > len(prefix) + 2:
-            return base + word[len(prefix) :]
-    if len(word) > 4 and word[1] == "h" and word[0] in "bcdfgmpst":
-        return word[0] + word[2:]
-    return word
-
-
 @dataclass(frozen=True)
 class _Text:
     """The words of an answer as written (folded) and as lemmas, with the client's language."""
@@ -464,7 +451,7 @@ def _inflected(i: int, text: _Text, gz: Gazetteer) -> _Hit | None:
     word = text.words[i]
     if len(word) < 4 or word in STOPWORDS or word in gz.ignore:
         return None
-    for key in (text.lemmas[i], _irish_base(word) if text.language == "ga" else word):
+    for key in (text.lemmas[i], irish_base(word) if text.language == "ga" else word):
         if key == word or len(key) < 3 or key in STOPWORDS or key in gz.nationalities:
             continue
         places = gz.names.get(key)
