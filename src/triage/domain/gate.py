@@ -419,13 +419,18 @@ def _judge(msg: OutboundMessage, facts: RecipientFacts, profile: CompanyProfile)
     if not decided:
         why = promo or f"{kind.value} message"
         return result(Verdict.HELD, f"held until an officer decides: {why}")
+    if facts.zone is Zone.OUTSIDE:
+        # Handed off, with a further request still undecided (a non-MiCA product): what may be
+        # sent waits for the officer's decision on it; nothing is refused for good (R8).
+        why = promo or second or f"{kind.value} message"
+        return result(Verdict.HELD, f"held until an officer decides: {why}", "R8")
     if promo:
         return result(Verdict.BLOCKED, f"promotion to an EU/EEA client: {promo}", "R5", "R6")
     if kind in PROMOTIONAL_KINDS:
         return result(Verdict.BLOCKED, f"{kind.value} to an EU/EEA client is proactive", "R6")
     if second:
         return result(Verdict.HELD, f"held until an officer decides: {second}", "R5")
-    if not in_scope and facts.zone is not Zone.OUTSIDE:
+    if not in_scope:
         return result(Verdict.HELD, "the client's residence is not settled")
     # A reply: allowed only as an answer to the client's own recent message.
     if not msg.reply:

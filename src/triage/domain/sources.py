@@ -14,6 +14,7 @@ never do I/O beyond the lexicon's one read of its data files.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -78,6 +79,9 @@ class _Word:
     weak_in: frozenset[str]
     #: Languages in which it is no such word at all (weight 0: Portuguese "no" is "in the").
     void_in: frozenset[str] = frozenset()
+    #: For a clause word: the languages whose lists have it (Czech "ne" negates; in Italian
+    #: "ne" is "of it"). Empty for cues, which count in any language.
+    listed_in: frozenset[str] = frozenset()
 
 
 def _raw_entries(part: str, concept: str) -> dict[tuple[str, bool], dict[str, float]]:
@@ -119,12 +123,18 @@ def _build_words() -> tuple[PhraseIndex, tuple[_Word, ...]]:
                     if strong
                     else frozenset(lang for lang, w in by_lang.items() if w > 0)
                 )
+                listed = frozenset(by_lang) if part == "clauses" else frozenset()
                 keys.append((phrase, star))
-                words.append(_Word(concept, None, 1.0, len(phrase.split()), weak, void))
+                words.append(_Word(concept, None, 1.0, len(phrase.split()), weak, void, listed))
     return PhraseIndex(keys), tuple(words)
 
 
 _INDEX, _WORDS = _build_words()
+#: Whose clause words a conversation in one language reads: its own, English and common.
+_READ_ALSO = defaultdict(
+    lambda: frozenset({"en", lexicon.COMMON}),
+    {lang: frozenset({lang, "en", lexicon.COMMON}) for lang in LANGUAGES},
+)
 
 
 def _platform_aliases(key: str) -> tuple[str, ...]:
@@ -174,6 +184,14 @@ class _Reading:
                 if n and word.channel is None and word.concept not in _FLAG_CONCEPTS:
                     continue
                 if (word.weak_in and language not in word.weak_in) or language in word.void_in:
+                    continue
+                if (
+                    language is not None
+                    and word.listed_in
+                    and not word.listed_in & _READ_ALSO[language]
+                ):
+                    # A clause word counts in the conversation's language (and English, which
+                    # clients mix in), not because another language has the same spelling.
                     continue
                 for at in positions:
                     hits.setdefault((i, at), _Hit(word, at, word.size))

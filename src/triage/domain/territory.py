@@ -23,7 +23,15 @@ import phonenumbers
 from rapidfuzz.distance import OSA
 
 from triage.domain.codes import IN_SCOPE, Zone, zone_of_code
-from triage.domain.lexicon import Cue, cues, irish_base, language_code, lemmas, phrases
+from triage.domain.lexicon import (
+    Cue,
+    concepts,
+    cues,
+    irish_base,
+    language_code,
+    lemmas,
+    phrases,
+)
 from triage.domain.lexicon import _read_cached as _lexicon_file
 from triage.domain.matching import PhraseIndex
 from triage.domain.text import Token, fold, tokens
@@ -782,6 +790,18 @@ def _resolve(hit: _Hit, others: list[_Hit], language: str | None, gz: Gazetteer)
     return best
 
 
+@cache
+def _channel_words() -> frozenset[str]:
+    """The words of the sources' and services' lexicons (Google, Telegram, bitcoin...)."""
+    return frozenset(
+        word
+        for part in ("sources", "services")
+        for concept in concepts(part)
+        for cue in cues(part, concept)
+        for word in cue.phrase.split()
+    )
+
+
 def places_named(
     text: str, gazetteer: Gazetteer, *, language: str | None = None
 ) -> tuple[str, ...]:
@@ -798,10 +818,13 @@ def places_named(
         return ()
     hits = _find_places(read, gazetteer)
     locatives = _locatives(read.language)
+    channels = _channel_words()
     out: list[str] = []
     for hit in hits:
         if hit.fuzzy or hit.origin or hit.negated:
             continue
+        if all(w in channels for w in read.words[hit.start : hit.end]):
+            continue  # "på Google", "on Telegram": a channel, not a town of that name
         introduced = hit.start > 0 and read.words[hit.start - 1] in locatives
         # A word read as a place through its lemma must be written as a name ("teidän" is
         # "your", its lemma "sinä" also a town).
