@@ -43,6 +43,21 @@ LEMMATISER = {lang: lang for lang in LANGUAGES if lang not in ("mt", "hr", "no")
     "hr": "hbs",
     "no": "nb",
 }
+#: Languages close enough that a detector confuses them on a short text and clients borrow
+#: each other's words: reading one, the classifiers also read its neighbours' words.
+NEIGHBOURS: dict[str, frozenset[str]] = {
+    lang: frozenset(group - {lang})
+    for group in (
+        {"cs", "sk", "sl", "hr", "pl"},
+        {"da", "no", "sv", "is"},
+        {"ru", "uk", "bg"},
+        {"es", "pt"},
+        {"lv", "lt"},
+        {"et", "fi"},
+        {"nl", "de"},
+    )
+    for lang in group
+}
 #: Telegram language codes and detector codes that name one of LANGUAGES.
 _ALIASES = {"nb": "no", "nn": "no", "sr": "hr", "bs": "hr", "sh": "hr", "gr": "el"}
 

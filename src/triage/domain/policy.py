@@ -306,6 +306,11 @@ def _judge_sources(
                 "or ad?"
             )
             break
+    if "returning_client" in src.flags:
+        # A former client: how the first relationship began, and whether the old one covers
+        # this request, is for a person (DOMAIN.md 4, 8.8).
+        t.rule("R2", "R7")
+        t.escalate.append("a returning client: the earlier relationship needs a person's look")
     if "self_certification" in src.flags:
         t.rule("R4")
         if t.decline or t.escalate:

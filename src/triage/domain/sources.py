@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from triage.domain import lexicon
-from triage.domain.codes import MARKETING_CHANNEL, SOLICITING, Channel, MarketingKind
+from triage.domain.codes import GENUINE, MARKETING_CHANNEL, SOLICITING, Channel, MarketingKind
 from triage.domain.lexicon import LANGUAGES, cues, language_code, lemmas
 from triage.domain.matching import NameIndex, PhraseIndex, Sentence, per_profile
 from triage.domain.profile import CompanyProfile, MarketingEntry
@@ -59,6 +59,7 @@ _FLAG_CONCEPTS = (
     "normal_result",
     "linked",
     "pub_venue",
+    "returning_client",
 )
 #: How far back (in words of its clause) a negation reaches a cue, and forward a negation
 #: written after it ("Werbung war es nicht").
@@ -102,10 +103,22 @@ def _build_words() -> tuple[PhraseIndex, tuple[_Word, ...]]:
     keys: list[tuple[str, bool]] = []
     words: list[_Word] = []
     for channel, usual in _CHANNELS.items():
+        # Words for a genuine initiative count in the conversation's language (and English):
+        # Spanish "prima" (a cousin) is Italian "before". Words for solicitation count in any
+        # language, so that a misread language can only ever send a client to a person.
+        langs = _raw_entries("sources", channel.value) if channel in GENUINE else {}
         for cue in cues("sources", channel.value, usual):
+            listed = frozenset(langs.get((cue.phrase, cue.star), {}))
             keys.append((cue.phrase, cue.star))
             words.append(
-                _Word(channel.value, channel, cue.weight, len(cue.phrase.split()), frozenset())
+                _Word(
+                    channel.value,
+                    channel,
+                    cue.weight,
+                    len(cue.phrase.split()),
+                    frozenset(),
+                    listed_in=listed,
+                )
             )
     for cue in cues("sources", "firm_presence", _FIRM_PRESENCE):
         keys.append((cue.phrase, cue.star))
@@ -130,10 +143,14 @@ def _build_words() -> tuple[PhraseIndex, tuple[_Word, ...]]:
 
 
 _INDEX, _WORDS = _build_words()
-#: Whose clause words a conversation in one language reads: its own, English and common.
+#: Whose clause words (and genuine-initiative words) a conversation in one language reads: its
+#: own, its neighbours' (a detector confuses Slovak and Czech), English and common.
 _READ_ALSO = defaultdict(
     lambda: frozenset({"en", lexicon.COMMON}),
-    {lang: frozenset({lang, "en", lexicon.COMMON}) for lang in LANGUAGES},
+    {
+        lang: frozenset({lang, "en", lexicon.COMMON}) | lexicon.NEIGHBOURS.get(lang, frozenset())
+        for lang in LANGUAGES
+    },
 )
 
 
@@ -503,6 +520,8 @@ def classify_source(
         plain = reading.text.replace(" , ", " ")
         if reading.has("self_certification"):
             flags.add("self_certification")
+        if reading.has("returning_client"):
+            flags.add("returning_client")
         if _no_link(reading):
             flags.add("no_link_or_code")
         if reading.has("name_search") or _names_firm(index, plain):

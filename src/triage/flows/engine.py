@@ -462,6 +462,13 @@ class Engine:
     ) -> None:
         """Fill other slots from what the client volunteered."""
         filled = state.slots
+        if "source" in filled and text not in filled["source"]:
+            # "Berlin. And sorry, it was your ad, not Google": what the client says later about
+            # how they found the firm, in any answer, joins (and may correct) the source answer.
+            src = self._source(state, text)
+            if any(not s.negated for s in src.signals) or src.referral_codes:
+                filled["source"].append(text)
+                out.events.append({"type": "fact_learned", "slot": "source"})
         if "residence" not in filled:
             res = self._residence(state, text, explicit_only=True)
             if res.zone is not Zone.UNKNOWN:
