@@ -180,13 +180,13 @@ class TriageApp:
 
     async def outbox_status(self, outbox_id: int) -> str:
         """The status of one outbox row (and the gate's reason when it did not go out)."""
-        from triage.store.models import Outbox
+        from triage.store.models import Outbox, OutboxStatus
 
         async with self.sessions() as session:
             row = await session.get(Outbox, outbox_id)
         if row is None:
             return "unknown"
-        if row.status in ("blocked", "held") and row.verdict_reason:
+        if row.status in (OutboxStatus.BLOCKED, OutboxStatus.HELD) and row.verdict_reason:
             return f"{row.status} ({row.verdict_reason})"
         return row.status
 

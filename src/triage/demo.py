@@ -43,7 +43,14 @@ from triage.sandbox.slack_signing import (
 )
 from triage.sandbox.telegram import TelegramSandbox
 from triage.settings import Settings
-from triage.store.models import AuditEvent, Client, Outbox, SlackThread
+from triage.store.models import (
+    UNFINISHED_STATUSES,
+    AuditEvent,
+    Client,
+    Outbox,
+    OutboxStatus,
+    SlackThread,
+)
 
 console = Console()
 err = Console(stderr=True)
@@ -115,7 +122,9 @@ async def settle(app: TriageApp) -> None:
         if not await app.drain_now():
             async with app.sessions() as session:
                 sending = (
-                    await session.exec(select(Outbox.id).where(Outbox.status == "sending"))
+                    await session.exec(
+                        select(Outbox.id).where(Outbox.status == OutboxStatus.SENDING.value)
+                    )
                 ).first()
             if sending is None:
                 return
@@ -168,10 +177,10 @@ async def sales_reply_in_thread(
                     .order_by(col(Outbox.id).desc())
                 )
             ).first()
-        if row is not None and row.status not in ("pending", "sending"):
+        if row is not None and row.status not in UNFINISHED_STATUSES:
             return row.status
         await asyncio.sleep(0.1)
-    return "pending"
+    return OutboxStatus.PENDING.value
 
 
 class Demo:
@@ -298,11 +307,11 @@ class Demo:
             due_at=due,
         )
         queued = await enqueue(app.sessions, request)
-        status = "pending"
+        status = OutboxStatus.PENDING.value
         for _ in range(50):
             await app.drain_now()
             status = await app.outbox_status(queued.outbox_id)
-            if not status.startswith(("pending", "sending")):
+            if not status.startswith(tuple(s.value for s in UNFINISHED_STATUSES)):
                 break
             await asyncio.sleep(0.1)
         # The reason is in the gate's table below; here the verdict alone.

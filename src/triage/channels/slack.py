@@ -389,7 +389,7 @@ class SlackInbound:
         async with self._sessions() as session:
             _, state = await load_state(session, client_id)
         if inquiry >= len(state.inquiries) or (
-            state.inquiries[inquiry].outcome != Outcome.ESCALATE.value
+            state.inquiries[inquiry].outcome is not Outcome.ESCALATE
         ):
             outcome = state.inquiries[inquiry].outcome if inquiry < len(state.inquiries) else None
             await post_ephemeral(

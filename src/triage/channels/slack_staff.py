@@ -316,7 +316,7 @@ class StaffCards:
         self, session: AsyncSession, client_id: int, state: ConversationState, position: int
     ) -> CaseStatus:
         inquiry = state.inquiries[position]
-        if inquiry.outcome != Outcome.ESCALATE.value:
+        if inquiry.outcome is not Outcome.ESCALATE:
             return CaseStatus("closed", outcome=inquiry.outcome)
         pending = (
             await session.exec(
@@ -357,7 +357,7 @@ class StaffCards:
             return
         state = turn.state
         by_key = {(t.inquiry, t.kind): t for t in threads}
-        before = {i: inq.outcome for i, inq in enumerate(state.inquiries)}
+        before: dict[int, str | None] = {i: inq.outcome for i, inq in enumerate(state.inquiries)}
         for de in turn.decisions:
             before[de.inquiry] = de.previous
         erasure = any(e.get("type") == "erasure_requested" for e in turn.events)

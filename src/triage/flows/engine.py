@@ -88,7 +88,7 @@ class Inquiry:
     service: str | None
     opened_at: str
     texts: list[str] = field(default_factory=list)
-    outcome: str | None = None
+    outcome: Outcome | None = None
     rules: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     ruleset: str | None = None
@@ -126,14 +126,24 @@ class ConversationState:
         return self.text_language or language_code(self.language) or self.language
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for storage."""
-        return asdict(self)
+        """Plain data for storage (an outcome is stored as its name)."""
+        data = asdict(self)
+        for inquiry in data["inquiries"]:
+            if inquiry["outcome"] is not None:
+                inquiry["outcome"] = Outcome(inquiry["outcome"]).value
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConversationState:
         """Rebuild from storage."""
         data = dict(data)
-        data["inquiries"] = [Inquiry(**i) for i in data.get("inquiries", [])]
+        inquiries = []
+        for stored in data.get("inquiries", []):
+            inquiry = Inquiry(**stored)
+            if inquiry.outcome is not None:
+                inquiry.outcome = Outcome(inquiry.outcome)
+            inquiries.append(inquiry)
+        data["inquiries"] = inquiries
         return cls(**data)
 
     @property
@@ -541,10 +551,10 @@ class Engine:
         tell_client: bool = True,
     ) -> None:
         inquiry = state.inquiries[index]
-        previous = inquiry.outcome
-        if not opened and previous == decision.outcome.value:
+        previous = inquiry.outcome.value if inquiry.outcome else None
+        if not opened and inquiry.outcome is decision.outcome:
             return
-        inquiry.outcome = decision.outcome.value
+        inquiry.outcome = decision.outcome
         inquiry.rules = list(decision.rules)
         inquiry.reasons = list(decision.reasons)
         inquiry.ruleset = decision.ruleset
@@ -651,7 +661,7 @@ class Engine:
             decision = decide(self._facts(state, f, at.date(), further=index > 0), self.profile)
             if inquiry.decider != "bot":
                 # An officer's decision stands unless new facts make it a decline.
-                if decision.outcome is not Outcome.DECLINE or inquiry.outcome == "DECLINE":
+                if decision.outcome is not Outcome.DECLINE or inquiry.outcome is Outcome.DECLINE:
                     continue
             self._apply(state, out, index, decision, opened=False)
 

@@ -47,6 +47,7 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any, Protocol
 
 from sqlalchemy import and_, bindparam, or_, update
@@ -77,7 +78,7 @@ from triage.outbox.senders import (
 )
 from triage.store import audit
 from triage.store.db import SessionFactory, write_transaction
-from triage.store.models import Client, Conversation, Outbox, open_due_at
+from triage.store.models import Client, Conversation, Outbox, OutboxStatus, open_due_at
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,41 @@ class DrainReport:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
+    def stopped(self, stop: Stop) -> None:
+        """Count a row that was judged and not sent."""
+        if stop is Stop.SKIPPED:
+            self.skipped += 1
+        elif stop is Stop.DEAD:
+            self.dead += 1
+        elif stop is Stop.CANCELLED:
+            self.cancelled += 1
+        elif stop is Stop.BLOCKED:
+            self.blocked += 1
+        else:
+            self.held += 1
+
+
+class Stop(Enum):
+    """Why a judged row is not sent (and the status it is left in)."""
+
+    #: Another worker holds the row now (this one's lease expired); left as it is.
+    SKIPPED = None
+    DEAD = OutboxStatus.DEAD
+    CANCELLED = OutboxStatus.CANCELLED
+    BLOCKED = OutboxStatus.BLOCKED
+    HELD = OutboxStatus.HELD
+
+    @property
+    def status(self) -> OutboxStatus:
+        """The status the row is released in (not for SKIPPED: that row is not ours)."""
+        assert self.value is not None, "a skipped row is not released"
+        status: OutboxStatus = self.value
+        return status
+
+
+#: The row's stop when the gate does not allow it.
+_STOPPED_BY = {Verdict.BLOCKED: Stop.BLOCKED, Verdict.HELD: Stop.HELD}
+
 
 @dataclass(frozen=True)
 class _Claimed:
@@ -201,7 +237,7 @@ _SALES_REPLY_AFTER = (
     .where(
         col(Outbox.client_id) == bindparam("client_id"),
         col(Outbox.sender) == Sender.SALES.value,
-        col(Outbox.status) == "sent",
+        col(Outbox.status) == OutboxStatus.SENT.value,
         col(Outbox.sent_at) > bindparam("created_at"),
     )
     .limit(1)
@@ -209,9 +245,9 @@ _SALES_REPLY_AFTER = (
 #: A row that was sent is `sent`, whoever holds it now.
 _MARK_SENT = (
     update(Outbox)
-    .where(col(Outbox.id) == bindparam("row_id"), col(Outbox.status) != "sent")
+    .where(col(Outbox.id) == bindparam("row_id"), col(Outbox.status) != OutboxStatus.SENT.value)
     .values(
-        status="sent",
+        status=OutboxStatus.SENT.value,
         sent_at=bindparam("at"),
         locked_by=None,
         locked_until=None,
@@ -326,7 +362,7 @@ class Dispatcher:
         """An UPDATE of a claimed row that applies only while this worker still holds it."""
         return update(Outbox).where(
             col(Outbox.id) == row.id,
-            col(Outbox.status) == "sending",
+            col(Outbox.status) == OutboxStatus.SENDING.value,
             col(Outbox.locked_by) == self._name,
         )
 
@@ -388,8 +424,11 @@ class Dispatcher:
             select(Outbox.id, Outbox.client_id, Outbox.channel, Outbox.kind, Outbox.attempts)
             .where(
                 or_(
-                    col(Outbox.status) == "pending",
-                    and_(col(Outbox.status) == "sending", col(Outbox.locked_until) < now),
+                    col(Outbox.status) == OutboxStatus.PENDING.value,
+                    and_(
+                        col(Outbox.status) == OutboxStatus.SENDING.value,
+                        col(Outbox.locked_until) < now,
+                    ),
                 ),
                 # Implied by the next line, and there for SQLite: its planner ranges the
                 # `(status, due_at)` index with it (without it, every pending row is read).
@@ -406,7 +445,11 @@ class Dispatcher:
         take = (
             update(Outbox)
             .where(col(Outbox.id).in_(bindparam("ids", expanding=True)))
-            .values(status="sending", locked_by=self._name, locked_until=bindparam("until"))
+            .values(
+                status=OutboxStatus.SENDING.value,
+                locked_by=self._name,
+                locked_until=bindparam("until"),
+            )
         )
         return due, take
 
@@ -459,8 +502,8 @@ class Dispatcher:
         else:
             if unmarked is not None:
                 self._count_sent(unmarked, report)
-        if isinstance(judged, str):
-            setattr(report, judged, getattr(report, judged) + 1)
+        if isinstance(judged, Stop):
+            report.stopped(judged)
             return None
         try:
             if self._limiter is not None:
@@ -507,7 +550,7 @@ class Dispatcher:
         async with self._sessions() as session, write_transaction(session):
             await session.exec(
                 self._update_mine(row).values(
-                    status="pending",
+                    status=OutboxStatus.PENDING.value,
                     locked_by=None,
                     locked_until=None,
                     next_attempt_at=later,
@@ -516,8 +559,11 @@ class Dispatcher:
 
     # --- step 3: judge and record ---------------------------------------------------------------
 
-    async def _judge(self, claimed: _Claimed, unmarked: _Unmarked | None = None) -> Delivery | str:
-        """Judge one claimed row and commit the verdict; a Delivery when it may be sent.
+    async def _judge(
+        self, claimed: _Claimed, unmarked: _Unmarked | None = None
+    ) -> Delivery | Stop:
+        """Judge one claimed row and commit the verdict: a Delivery when it may be sent, else
+        why it stops here.
 
         `unmarked`, a row sent before, is marked sent in the same transaction (first, so that
         this row's judge sees it sent: a sales reply cancels a follow-up behind it).
@@ -538,10 +584,10 @@ class Dispatcher:
             if unmarked is not None:
                 await self._record_sent(session, unmarked)
             if loaded is None:
-                return "skipped"
+                return Stop.SKIPPED
             client, row, raw_state = loaded
-            if row.status != "sending" or row.locked_by != self._name:
-                return "skipped"
+            if row.status != OutboxStatus.SENDING or row.locked_by != self._name:
+                return Stop.SKIPPED
             row.locked_until = now + timedelta(seconds=self._config.lease_seconds)
             # The attempt is charged here, with the verdict and before the send: a row whose
             # sending kills the worker (a poison message) still runs out of attempts.
@@ -552,7 +598,7 @@ class Dispatcher:
                     f"judged {row.attempts - 1} times without a result: the workers holding "
                     "it stopped before finishing"
                 )
-                self._release(row, "dead")
+                self._release(row, OutboxStatus.DEAD)
                 row.last_error = reason
                 session.add(row)
                 dead = {**base, "attempts": row.attempts, "reason": reason}
@@ -560,16 +606,16 @@ class Dispatcher:
                     session, row.client_id, "outbound_dead", dead, at=now, client=client
                 )
                 log.warning("outbox row %s dead: %s", row.id, reason)
-                return "dead"
+                return Stop.DEAD
             cancel = await self._cancel_reason(session, row)
             if cancel:
-                self._release(row, "cancelled")
+                self._release(row, OutboxStatus.CANCELLED)
                 session.add(row)
                 event = {**base, "reason": cancel}
                 await audit.append(
                     session, row.client_id, "outbound_cancelled", event, at=now, client=client
                 )
-                return "cancelled"
+                return Stop.CANCELLED
             gated = row.channel not in STAFF_CHANNELS
             result = (
                 self._verdict(row, client=client, raw_state=raw_state, now=now)
@@ -594,9 +640,10 @@ class Dispatcher:
             if gated and self.on_verdict is not None:
                 await self.on_verdict(session, row=row, result=result, now=now)
             if result.verdict is not Verdict.ALLOWED:
-                self._release(row, row.verdict)
+                stop = _STOPPED_BY[result.verdict]
+                self._release(row, stop.status)
                 session.add(row)
-                return row.verdict
+                return stop
             session.add(row)
             assert row.id is not None
             return Delivery(
@@ -627,8 +674,8 @@ class Dispatcher:
         }
 
     @staticmethod
-    def _release(row: Outbox, status: str) -> None:
-        row.status = status
+    def _release(row: Outbox, status: OutboxStatus) -> None:
+        row.status = status.value
         row.locked_by = None
         row.locked_until = None
 
@@ -762,7 +809,11 @@ class Dispatcher:
             row = await session.get(
                 Outbox, claimed.id, with_for_update=True, populate_existing=True
             )
-            mine = row is not None and row.status == "sending" and row.locked_by == self._name
+            mine = (
+                row is not None
+                and row.status == OutboxStatus.SENDING
+                and row.locked_by == self._name
+            )
             next_at = now + timedelta(seconds=delay) if delay is not None else None
             events: list[tuple[str, Mapping[str, Any]]] = [
                 (
@@ -781,7 +832,7 @@ class Dispatcher:
             if row is not None and mine:
                 row.last_error = error[:_ERROR_MAX]
                 if dead:
-                    self._release(row, "dead")
+                    self._release(row, OutboxStatus.DEAD)
                     why = "permanent failure" if permanent else f"{claimed.attempts} attempts"
                     events.append(
                         (
@@ -797,7 +848,7 @@ class Dispatcher:
                     report.dead += 1
                     log.warning("outbox row %s dead: %s", claimed.id, error)
                 else:
-                    self._release(row, "pending")
+                    self._release(row, OutboxStatus.PENDING)
                     row.next_attempt_at = next_at
                 session.add(row)
             await audit.append_many(session, claimed.client_id, events, at=now)

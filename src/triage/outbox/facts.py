@@ -22,11 +22,11 @@ def recipient_facts(
     `restricted` adds a restriction known outside the state (the client row's erasure mark);
     it can only tighten what the state says, never lift it.
     """
-    outcomes = tuple(Outcome(i.outcome) if i.outcome else None for i in state.inquiries)
+    outcomes = tuple(i.outcome for i in state.inquiries)
     served = tuple(
         ServiceCode(i.service)
         for i in state.inquiries
-        if i.service and i.outcome == Outcome.SERVE_EU_RESTRICTED.value
+        if i.service and i.outcome is Outcome.SERVE_EU_RESTRICTED
     )
     requested = tuple(ServiceCode(i.service) for i in state.inquiries if i.service)
     last = _aware(state.last_client_at) if state.last_client_at else None

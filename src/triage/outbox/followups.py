@@ -25,6 +25,7 @@ from triage.domain.codes import MessageKind, Outcome, Sender, Verdict
 from triage.domain.gate import OutboundMessage, judge
 from triage.flows.engine import Engine, TurnResult
 from triage.outbox.facts import recipient_facts
+from triage.outbox.row import OutboxRow
 from triage.outbox.rows import CANCEL_CONDITIONS
 from triage.store.models import Outbox
 
@@ -162,8 +163,9 @@ async def followups_after_turn(
     engine: Engine,
     rules: Sequence[FollowUpRule],
     now: datetime,
-) -> list[dict[str, Any]]:
-    """The follow-up rows a turn's decisions call for, as `outbox` column values (not written).
+    context: Mapping[str, Any] | None = None,
+) -> list[OutboxRow]:
+    """The follow-up rows a turn's decisions call for, not yet queued (the turn queues them).
 
     Runs inside the turn's transaction with the client row locked, so the check for an
     already-queued follow-up cannot race with another turn of the same client. The facts the
@@ -173,9 +175,10 @@ async def followups_after_turn(
         return []
     client_id = client.id
     assert client_id is not None
+    context = dict(context or {})
     facts = recipient_facts(turn.state, engine, restricted=client.restricted_at is not None)
     language = turn.state.language or client.language
-    candidates: list[dict[str, Any]] = []
+    candidates: list[OutboxRow] = []
     for de in turn.decisions:
         for rule in rules:
             if de.decision.outcome is not rule.after_outcome:
@@ -185,35 +188,30 @@ async def followups_after_turn(
             msg = OutboundMessage(Sender.SCHEDULER, rule.kind, text, due)
             if judge(msg, facts, engine.profile).verdict is not Verdict.ALLOWED:
                 continue
+            key = followup_dedupe_key(rule.id, client_id=client_id, inquiry=de.inquiry)
             candidates.append(
-                {
-                    "dedupe_key": followup_dedupe_key(
-                        rule.id, client_id=client_id, inquiry=de.inquiry
-                    ),
-                    "client_id": client_id,
-                    "channel": channel,
-                    "kind": rule.kind.value,
-                    "sender": Sender.SCHEDULER.value,
-                    "text": text,
-                    "buttons": [],
-                    "reply": False,
-                    "slot": None,
-                    "status": "pending",
-                    "attempts": 0,
-                    "due_at": due,
-                    "unless": rule.unless,
-                    "created_at": now,
-                }
+                OutboxRow(
+                    dedupe_key=key,
+                    client_id=client_id,
+                    channel=channel,
+                    kind=rule.kind.value,
+                    sender=Sender.SCHEDULER.value,
+                    text=text,
+                    due_at=due,
+                    created_at=now,
+                    unless=rule.unless,
+                    context=context,
+                )
             )
     if not candidates:
         return []
-    keys = [row["dedupe_key"] for row in candidates]
+    keys = [row.dedupe_key for row in candidates]
     conn = await session.connection()
     found = await conn.execute(select(_OUTBOX.c.dedupe_key).where(_OUTBOX.c.dedupe_key.in_(keys)))
     queued = set(found.scalars().all())
-    fresh: list[dict[str, Any]] = []
+    fresh: list[OutboxRow] = []
     for row in candidates:
-        if row["dedupe_key"] not in queued:
-            queued.add(row["dedupe_key"])
+        if row.dedupe_key not in queued:
+            queued.add(row.dedupe_key)
             fresh.append(row)
     return fresh

@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from triage.domain.codes import Sender
 from triage.flows.engine import (
     ClientEvent,
     ConversationState,
@@ -49,6 +50,7 @@ from triage.flows.engine import (
     TurnResult,
 )
 from triage.outbox.followups import FollowUpRule, followups_after_turn, load_followups
+from triage.outbox.row import OutboxRow, Queued, queue
 from triage.store import audit
 from triage.store.db import SessionFactory, write_transaction
 from triage.store.models import (
@@ -57,7 +59,6 @@ from triage.store.models import (
     Decision,
     Inquiry,
     Message,
-    Outbox,
     ProcessedUpdate,
     utcnow,
 )
@@ -73,7 +74,6 @@ _CONVERSATION = Conversation.__table__  # type: ignore[attr-defined]
 _MESSAGE = Message.__table__  # type: ignore[attr-defined]
 _INQUIRY = Inquiry.__table__  # type: ignore[attr-defined]
 _DECISION = Decision.__table__  # type: ignore[attr-defined]
-_OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
 _PROCESSED = ProcessedUpdate.__table__  # type: ignore[attr-defined]
 
 
@@ -132,7 +132,6 @@ class _Statements:
             set_={"outcome": inquiry.excluded.outcome, "updated_at": inquiry.excluded.updated_at},
         ).returning(_INQUIRY.c.id)
         self.decision = insert(_DECISION).returning(_DECISION.c.id)
-        self.outbox = insert(_OUTBOX).returning(_OUTBOX.c.id, _OUTBOX.c.dedupe_key)
 
 
 _STATEMENTS: dict[str, _Statements] = {}
@@ -324,26 +323,25 @@ class ConversationStore:
                 )
             ).scalar_one()
             decisions = await self._record_decisions(conn, client.id, turn, now)
-            outbox: list[dict[str, Any]] = [
-                {
-                    "dedupe_key": f"{ref}:{i}",
-                    "client_id": client.id,
-                    "channel": channel,
-                    "kind": intent.kind.value,
-                    "sender": "bot",
-                    "text": intent.text,
-                    "buttons": [list(b) for b in intent.buttons],
-                    "reply": True,
-                    "slot": intent.slot,
-                    "status": "pending",
-                    "attempts": 0,
-                    "due_at": now,
-                    "unless": None,
-                    "created_at": now,
-                }
+            context = {"update": ref}
+            rows = [
+                OutboxRow(
+                    dedupe_key=f"{ref}:{i}",
+                    client_id=client.id,
+                    channel=channel,
+                    kind=intent.kind.value,
+                    sender=Sender.BOT.value,
+                    text=intent.text,
+                    due_at=now,
+                    created_at=now,
+                    buttons=intent.buttons,
+                    reply=True,
+                    slot=intent.slot,
+                    context=context,
+                )
                 for i, intent in enumerate(turn.outbound)
             ]
-            outbox += await followups_after_turn(
+            rows += await followups_after_turn(
                 session,
                 client=client,
                 channel=channel,
@@ -351,13 +349,14 @@ class ConversationStore:
                 engine=engine,
                 rules=self._followups,
                 now=now,
+                context=context,
             )
-            await self._insert_outbox(conn, outbox)
+            outbox = await queue(conn, rows)
 
             events = self._evidence(
                 event, ref, message_id, text, platform_at, turn, decisions, outbox
             )
-            rows = await audit.append_many(
+            appended = await audit.append_many(
                 session, client.id, events, at=now, client=client, client_values=client_values
             )
             if self.after_turn is not None:
@@ -369,8 +368,8 @@ class ConversationStore:
             client_id=client.id,
             version=version,
             turn=turn,
-            outbox_ids=tuple(o["id"] for o in outbox),
-            audit_event_ids=tuple(r.id for r in rows),
+            outbox_ids=tuple(q.outbox_id for q in outbox),
+            audit_event_ids=tuple(r.id for r in appended),
             decision_ids=tuple(d.id for d in decisions),
         )
 
@@ -532,17 +531,6 @@ class ConversationStore:
         return recorded
 
     @staticmethod
-    async def _insert_outbox(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-        """All the turn's outbox rows in one statement; each row dict gets its new "id"."""
-        if not rows:
-            return
-        # RETURNING order is not guaranteed (SQLite): match the ids by dedupe_key (unique).
-        result = await conn.execute(_statements(conn).outbox, rows)
-        ids = {key: row_id for row_id, key in result.all()}
-        for row in rows:
-            row["id"] = ids[row["dedupe_key"]]
-
-    @staticmethod
     def _evidence(
         event: ClientEvent,
         ref: str,
@@ -551,7 +539,7 @@ class ConversationStore:
         platform_at: datetime,
         turn: TurnResult,
         decisions: list[_Recorded],
-        outbox: list[dict[str, Any]],
+        outbox: list[Queued],
     ) -> list[tuple[str, dict[str, Any]]]:
         """The audit events of one turn, in the order they happened."""
         events: list[tuple[str, dict[str, Any]]] = [
@@ -597,20 +585,5 @@ class ConversationStore:
                     },
                 )
             )
-        for row in outbox:
-            events.append(
-                (
-                    "outbound_queued",
-                    {
-                        "update": ref,
-                        "outbox_id": row["id"],
-                        "dedupe_key": row["dedupe_key"],
-                        "kind": row["kind"],
-                        "sender": row["sender"],
-                        "slot": row.get("slot"),
-                        "text": row["text"],
-                        "buttons": row["buttons"],
-                    },
-                )
-            )
+        events.extend(q.row.queued_event(q.outbox_id) for q in outbox)
         return events

@@ -347,7 +347,7 @@ class Escalations:
                 f"client {request.client_id} has no inquiry {request.inquiry + 1}",
             )
         inquiry = state.inquiries[request.inquiry]
-        if inquiry.outcome != Outcome.ESCALATE.value:
+        if inquiry.outcome is not Outcome.ESCALATE:
             by = "an officer" if inquiry.decider == "officer" else "the bot"
             return OfficerResult(
                 Resolution.NOT_OPEN,
@@ -547,7 +547,7 @@ class Escalations:
     ) -> OfficerResult:
         outcome, zone = OUTCOMES[request.action]
         inquiry = state.inquiries[request.inquiry]
-        previous = inquiry.outcome
+        previous = inquiry.outcome.value if inquiry.outcome else None
         final = approvals[-1]
         reasons = [a.reason for a in approvals]
         rules = list(RULES[outcome])
@@ -584,7 +584,7 @@ class Escalations:
         session.add(decision)
         await session.flush()
 
-        inquiry.outcome = outcome.value
+        inquiry.outcome = outcome
         inquiry.decider = "officer"
         inquiry.rules = rules
         inquiry.reasons = reasons
