@@ -107,7 +107,7 @@ async def capture_templates(cfg: Config, engine: Any) -> list[Template]:
         dispatcher = Dispatcher(
             sessions,
             senders={"telegram": RecordingSender()},
-            engine=engine,
+            profile=engine.profile,
             config=DispatcherConfig(rate_limit=False),
         )
         while (await dispatcher.drain_once()).claimed:

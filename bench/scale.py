@@ -65,7 +65,7 @@ async def measure(
         dispatcher = Dispatcher(
             sessions,
             senders={"telegram": RecordingSender()},
-            engine=engine,
+            profile=engine.profile,
             config=DispatcherConfig(rate_limit=False),
         )
         new_turns: list[float] = []

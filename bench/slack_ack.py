@@ -103,7 +103,7 @@ async def run_on(cfg: Config, backend: str) -> dict[str, Any]:
             dispatcher = Dispatcher(
                 sessions,
                 senders={"telegram": RecordingSender(), "slack": channel.sender},
-                engine=engine,
+                profile=engine.profile,
                 config=DispatcherConfig(rate_limit=False),
             )
             cases = 5 if cfg.quick else 10

@@ -95,7 +95,7 @@ class TriageApp:
         self.dispatcher = Dispatcher(
             self.sessions,
             senders=senders,
-            engine=self.engine,
+            profile=self.engine.profile,
             config=dispatcher_config
             or DispatcherConfig(lease_seconds=settings.outbox_lease_seconds),
             name=settings.worker_id or None,
@@ -248,6 +248,10 @@ class TriageApp:
         from triage.store.db import upgrade_async
 
         await upgrade_async(self.settings.database_url)
+        # Conversations saved before their facts were stored with them (migration 0006).
+        filled = await self.store.fill_missing_facts(self.engine)
+        if filled:
+            log.info("recipient facts filled in", extra={"conversations": filled})
         self._runner = web.AppRunner(self.web_app(), shutdown_timeout=2.0, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port)

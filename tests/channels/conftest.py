@@ -278,7 +278,7 @@ async def make_rig(
         dispatcher = Dispatcher(
             sessions,
             senders={"telegram": telegram, "slack": channel.sender},
-            engine=engine,
+            profile=engine.profile,
             config=DispatcherConfig(rate_limit=False),
             clock=clock,
             name="test-worker",

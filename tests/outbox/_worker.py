@@ -72,7 +72,7 @@ async def main() -> None:
     dispatcher = Dispatcher(
         make_sessionmaker(db),
         senders={"telegram": SendLog(db, args.name, args.latency)},
-        engine=engine,
+        profile=engine.profile,
         config=DispatcherConfig(
             batch_size=25,
             lease_seconds=args.lease,

@@ -290,7 +290,7 @@ async def test_unknown_or_unreadable_facts_fail_closed(
     await dispatcher.drain()
     async with sessions() as s, s.begin():
         conv = (await s.exec(select(Conversation).where(Conversation.client_id == broken))).one()
-        conv.state = "{not json"
+        conv.facts = "{not json"
         s.add(conv)
         client = await s.get(Client, erased)
         assert client is not None

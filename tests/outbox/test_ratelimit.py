@@ -151,14 +151,18 @@ async def test_acquire_send_sleeps_until_the_send_keeps_the_limits() -> None:
 async def _clients_like(sessions: SessionFactory, template: int, n: int) -> list[int]:
     """n more clients in the template client's (handed-off, non-EU) state."""
     async with sessions() as s, s.begin():
-        state = (
-            await s.exec(select(Conversation.state).where(Conversation.client_id == template))
+        state, facts = (
+            await s.exec(
+                select(Conversation.state, Conversation.facts).where(
+                    Conversation.client_id == template
+                )
+            )
         ).one()
         made = [Client(channel="telegram", external_id=f"rl{i}") for i in range(n)]
         s.add_all(made)
         await s.flush()
         ids = [c.id for c in made if c.id is not None]
-        s.add_all(Conversation(client_id=i, state=state) for i in ids)
+        s.add_all(Conversation(client_id=i, state=state, facts=facts) for i in ids)
     return ids
 
 

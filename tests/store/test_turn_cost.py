@@ -165,7 +165,7 @@ def test_a_turn_classifies_each_text_once(
             state,
             engine_module.ClientEvent(kind=kind, at=AT, text=text, language="en"),  # type: ignore[arg-type]
         )
-        engine.recipient_zone(turn.state)  # what the follow-up gate asks after the turn
+        engine.recipient_facts(turn.state)  # what the turn stores for the gate
         repeated = {k: n for k, n in calls.items() if n > 1}
         assert not repeated, (i, text, repeated)
         state = turn.state

@@ -53,7 +53,7 @@ from triage.channels.slack_text import from_slack
 from triage.domain.codes import PROCEED, MessageKind, Outcome, Sender, Verdict
 from triage.domain.gate import GateResult, RecipientFacts
 from triage.flows.engine import ClientEvent, ConversationState, Engine, TurnResult
-from triage.outbox.facts import recipient_facts
+from triage.outbox.facts import stored_facts
 from triage.outbox.rows import OutboundRequest, enqueue_in
 from triage.store import audit
 from triage.store.db import SessionFactory, write_transaction
@@ -537,10 +537,11 @@ class StaffCards:
         client = await session.get(Client, row.client_id)
         if thread is None or client is None:
             return
-        _, state = await load_state(session, row.client_id)
+        conversation, _ = await load_state(session, row.client_id)
         try:
-            facts = recipient_facts(
-                state, self._engine, restricted=client.restricted_at is not None
+            facts = stored_facts(
+                conversation.facts if conversation is not None else None,
+                restricted=client.restricted_at is not None,
             )
             allowed = allowed_hint(result, facts, reply_window_hours=self.reply_window_hours)
         except Exception:  # the notice must not fail the verdict's transaction

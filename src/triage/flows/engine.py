@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from triage.domain.codes import IN_SCOPE, MessageKind, Outcome, ServiceCode, Zone
+from triage.domain.gate import RecipientFacts
 from triage.domain.language import detect
 from triage.domain.lexicon import language_code
 from triage.domain.policy import CrmContact, Decision, InquiryFacts, decide
@@ -667,12 +668,38 @@ class Engine:
 
     # --- what the gate needs -------------------------------------------------------------------
 
-    def recipient_zone(self, state: ConversationState) -> Zone:
-        """The recipient's zone now, with an officer's override."""
+    def recipient_facts(self, state: ConversationState) -> RecipientFacts:
+        """What the gate will know of the client of `state`: stored with the state, read by the
+        outbox at send time (which classifies nothing itself)."""
         if state.zone_override:
-            return Zone(state.zone_override)
-        # Residence only: the gate runs this for every outbound row.
-        return self._residence(state, "\n".join(state.slots.get("residence", []))).zone
+            zone = Zone(state.zone_override)
+        else:
+            zone = self._residence(state, "\n".join(state.slots.get("residence", []))).zone
+        return recipient_facts(state, zone=zone)
+
+
+def recipient_facts(state: ConversationState, *, zone: Zone) -> RecipientFacts:
+    """The gate's facts of `state` with the recipient's `zone` (established by the engine, or
+    an officer's override)."""
+    outcomes = tuple(i.outcome for i in state.inquiries)
+    served = tuple(
+        ServiceCode(i.service)
+        for i in state.inquiries
+        if i.service and i.outcome is Outcome.SERVE_EU_RESTRICTED
+    )
+    requested = tuple(ServiceCode(i.service) for i in state.inquiries if i.service)
+    last = None
+    if state.last_client_at:
+        last = datetime.fromisoformat(state.last_client_at)
+        last = last if last.tzinfo else last.replace(tzinfo=UTC)
+    return RecipientFacts(
+        zone=Zone(state.zone_override) if state.zone_override else zone,
+        outcomes=outcomes,
+        served=served,
+        requested=requested,
+        last_client_message_at=last,
+        restricted=state.restricted,
+    )
 
 
 def in_scope(zone: Zone) -> bool:

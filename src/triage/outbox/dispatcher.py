@@ -16,7 +16,7 @@ One row goes through these steps, each in a transaction of its own:
    chat never stalls the batch.
 3. **Judge and record** (client row locked, like every writer of the client's data): a follow-up
    made moot by a sales reply is cancelled; a client message is judged by the gate against the
-   client's facts *now* (the stored conversation state and the client row); the verdict, text and
+   client's facts *now* (the facts the last turn stored and the client row); the verdict, text and
    reason are appended to the client's audit chain and committed. Blocked and held rows stop
    here, never sent. Staff rows (channel "slack") are recorded without the client gate.
 4. **Send** through the channel's `ChannelSender`, outside any transaction, right after the
@@ -38,7 +38,6 @@ the lease expires another worker judges and sends it again. See `triage.outbox`.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import random
@@ -57,10 +56,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from triage.domain.codes import MessageKind, Sender, Verdict
 from triage.domain.gate import GateResult, OutboundMessage, judge
-from triage.flows.engine import ConversationState, Engine
+from triage.domain.profile import CompanyProfile
 from triage.observability import Metrics
 from triage.outbox.clock import Clock, SystemClock
-from triage.outbox.facts import recipient_facts
+from triage.outbox.facts import stored_facts
 from triage.outbox.ratelimit import RateLimiter
 from triage.outbox.rows import (
     SALES_REPLIED,
@@ -221,9 +220,9 @@ class _Unmarked:
 #: The statements of a row's judge and mark, built once (compiled once, then only run).
 #: The row being judged with its client (locked first, like every writer of the client's
 #: data; PostgreSQL locks a statement's rows in the order of its FROM list) and the
-#: conversation state the gate needs, in one statement.
+#: recipient facts the gate needs (stored with the last turn), in one statement.
 _JUDGE_LOAD = (
-    select(Client, Outbox, Conversation.state)
+    select(Client, Outbox, Conversation.facts)
     .select_from(Client)
     .join(Outbox, col(Outbox.client_id) == col(Client.id))
     .outerjoin(Conversation, col(Conversation.client_id) == col(Client.id))
@@ -270,7 +269,7 @@ class Dispatcher:
         sessions: SessionFactory,
         *,
         senders: Mapping[str, ChannelSender],
-        engine: Engine,
+        profile: CompanyProfile,
         config: DispatcherConfig | None = None,
         clock: Clock | None = None,
         name: str | None = None,
@@ -284,7 +283,7 @@ class Dispatcher:
         self._senders = dict(senders)
         #: Told of every gate verdict inside the transaction that records it (Slack notices).
         self.on_verdict = on_verdict
-        self._engine = engine
+        self._profile = profile
         self._config = config or DispatcherConfig()
         self._clock: Clock = clock or SystemClock()
         self._name = name or default_worker_name()
@@ -575,7 +574,7 @@ class Dispatcher:
                 await self._record_sent(session, unmarked)
                 unmarked = None
             # The client row first, like every writer of the client's data (no deadlocks),
-            # then the outbox row, and the conversation state the gate needs: one statement.
+            # then the outbox row, and the recipient facts the gate needs: one statement.
             loaded = (
                 await session.exec(
                     _JUDGE_LOAD, params={"client_id": claimed.client_id, "outbox_id": claimed.id}
@@ -585,7 +584,7 @@ class Dispatcher:
                 await self._record_sent(session, unmarked)
             if loaded is None:
                 return Stop.SKIPPED
-            client, row, raw_state = loaded
+            client, row, raw_facts = loaded
             if row.status != OutboxStatus.SENDING or row.locked_by != self._name:
                 return Stop.SKIPPED
             row.locked_until = now + timedelta(seconds=self._config.lease_seconds)
@@ -618,7 +617,7 @@ class Dispatcher:
                 return Stop.CANCELLED
             gated = row.channel not in STAFF_CHANNELS
             result = (
-                self._verdict(row, client=client, raw_state=raw_state, now=now)
+                self._verdict(row, client=client, raw_facts=raw_facts, now=now)
                 if gated
                 else _STAFF
             )
@@ -693,7 +692,7 @@ class Dispatcher:
         return f"a sales reply (outbox row {reply}) was sent after this row was queued"
 
     def _verdict(
-        self, row: Outbox, *, client: Client, raw_state: str | None, now: datetime
+        self, row: Outbox, *, client: Client, raw_facts: str | None, now: datetime
     ) -> GateResult:
         """The gate's verdict with the client's current facts; anything unclear is held."""
         if row.channel != client.channel:
@@ -710,19 +709,12 @@ class Dispatcher:
             return GateResult(Verdict.HELD, f"not a client message the gate knows: {exc}", ("R6",))
         try:
             # No conversation: nothing is known, and the gate fails closed on that.
-            state = (
-                ConversationState()
-                if raw_state is None
-                else ConversationState.from_dict(json.loads(raw_state))
-            )
-            facts = recipient_facts(
-                state, self._engine, restricted=client.restricted_at is not None
-            )
+            facts = stored_facts(raw_facts, restricted=client.restricted_at is not None)
         except Exception as exc:
             return GateResult(
                 Verdict.HELD, f"the client's facts could not be established: {exc!r}", ("R6",)
             )
-        return judge(msg, facts, self._engine.profile)
+        return judge(msg, facts, self._profile)
 
     # --- step 5: mark ---------------------------------------------------------------------------
 

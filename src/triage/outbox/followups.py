@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from triage.config import DEFAULT_FLOWS_DIR, ConfigError, read_yaml
 from triage.domain.codes import MessageKind, Outcome, Sender, Verdict
-from triage.domain.gate import OutboundMessage, judge
-from triage.flows.engine import Engine, TurnResult
-from triage.outbox.facts import recipient_facts
+from triage.domain.gate import OutboundMessage, RecipientFacts, judge
+from triage.domain.profile import CompanyProfile
 from triage.outbox.row import OutboxRow
 from triage.outbox.rows import CANCEL_CONDITIONS
 from triage.store.models import Outbox
@@ -138,14 +137,6 @@ def load_followups(path: Path = DEFAULT_FOLLOWUPS) -> tuple[FollowUpRule, ...]:
     return parse_followups(read_yaml(path), source=str(path))
 
 
-class TurnClient(Protocol):
-    """What the follow-ups read of the client row the turn holds (a `Client` or alike)."""
-
-    id: int | None
-    language: str | None
-    restricted_at: datetime | None
-
-
 _OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
 
 
@@ -157,38 +148,37 @@ def followup_dedupe_key(rule_id: str, *, client_id: int, inquiry: int) -> str:
 async def followups_after_turn(
     session: AsyncSession,
     *,
-    client: TurnClient,
+    client_id: int,
     channel: str,
-    turn: TurnResult,
-    engine: Engine,
+    decided: Sequence[tuple[int, Outcome]],
+    facts: RecipientFacts,
+    language: str | None,
+    profile: CompanyProfile,
     rules: Sequence[FollowUpRule],
     now: datetime,
     context: Mapping[str, Any] | None = None,
 ) -> list[OutboxRow]:
     """The follow-up rows a turn's decisions call for, not yet queued (the turn queues them).
 
-    Runs inside the turn's transaction with the client row locked, so the check for an
-    already-queued follow-up cannot race with another turn of the same client. The facts the
-    gate sees are the turn's own (the engine keeps the turn's classifier results on the state).
+    `decided` holds the (inquiry, outcome) of each decision the turn made; `facts` are the
+    client's facts after the turn. Runs inside the turn's transaction with the client row
+    locked, so the check for an already-queued follow-up cannot race with another turn of the
+    same client.
     """
-    if not rules or not turn.decisions:
+    if not rules or not decided:
         return []
-    client_id = client.id
-    assert client_id is not None
     context = dict(context or {})
-    facts = recipient_facts(turn.state, engine, restricted=client.restricted_at is not None)
-    language = turn.state.language or client.language
     candidates: list[OutboxRow] = []
-    for de in turn.decisions:
+    for inquiry, outcome in decided:
         for rule in rules:
-            if de.decision.outcome is not rule.after_outcome:
+            if outcome is not rule.after_outcome:
                 continue
-            text = rule.text(language, firm=engine.profile.display)
+            text = rule.text(language, firm=profile.display)
             due = now + rule.delay
             msg = OutboundMessage(Sender.SCHEDULER, rule.kind, text, due)
-            if judge(msg, facts, engine.profile).verdict is not Verdict.ALLOWED:
+            if judge(msg, facts, profile).verdict is not Verdict.ALLOWED:
                 continue
-            key = followup_dedupe_key(rule.id, client_id=client_id, inquiry=de.inquiry)
+            key = followup_dedupe_key(rule.id, client_id=client_id, inquiry=inquiry)
             candidates.append(
                 OutboxRow(
                     dedupe_key=key,

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +42,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from triage.domain.codes import Sender
+from triage.domain.facts import facts_to_dict
 from triage.flows.engine import (
     ClientEvent,
     ConversationState,
@@ -108,7 +109,12 @@ class _Statements:
             .returning(_PROCESSED.c.id)
         )
         self.conversation = (
-            select(_CONVERSATION.c.id, _CONVERSATION.c.state, _CONVERSATION.c.version)
+            select(
+                _CONVERSATION.c.id,
+                _CONVERSATION.c.state,
+                _CONVERSATION.c.version,
+                _CONVERSATION.c.facts,
+            )
             .where(_CONVERSATION.c.client_id == bindparam("client_id"))
             .with_for_update()
         )
@@ -121,6 +127,7 @@ class _Statements:
             )
             .values(
                 state=bindparam("state"),
+                facts=bindparam("facts"),
                 version=bindparam("version"),
                 updated_at=bindparam("updated_at"),
             )
@@ -204,6 +211,8 @@ class _ConversationRow:
     id: int
     state: str
     version: int
+    #: The recipient's facts as stored (JSON), None before the first turn.
+    facts: str | None
 
 
 @dataclass(frozen=True)
@@ -341,12 +350,15 @@ class ConversationStore:
                 )
                 for i, intent in enumerate(turn.outbound)
             ]
+            recipient = engine.recipient_facts(turn.state)
             rows += await followups_after_turn(
                 session,
-                client=client,
+                client_id=client.id,
                 channel=channel,
-                turn=turn,
-                engine=engine,
+                decided=[(de.inquiry, de.decision.outcome) for de in turn.decisions],
+                facts=replace(recipient, restricted=True) if client.restricted_at else recipient,
+                language=turn.state.language or client.language,
+                profile=engine.profile,
                 rules=self._followups,
                 now=now,
                 context=context,
@@ -363,7 +375,8 @@ class ConversationStore:
                 await self.after_turn(
                     session, client=client.orm(session), turn=turn, event=event, ref=ref, now=now
                 )
-            version = await self._save_state(conn, conversation, turn.state, now)
+            facts = json.dumps(facts_to_dict(recipient))
+            version = await self._save_state(conn, conversation, turn.state, facts, now)
         return HandleResult(
             client_id=client.id,
             version=version,
@@ -408,8 +421,41 @@ class ConversationStore:
                 at=now,
                 client=client,
             )
-            await self._save_state(conn, conversation, state, now)
+            await self._save_state(conn, conversation, state, conversation.facts, now)
             return client.id
+
+    async def fill_missing_facts(self, engine: Engine, *, batch: int = 500) -> int:
+        """Store the recipient's facts of conversations saved before they were stored with each
+        turn (migration 0006); returns how many were filled. Until then the gate holds their
+        rows (an unknown recipient). A conversation a turn saves meanwhile is left to the turn.
+        """
+        filled = 0
+        while True:
+            async with self._sessions() as session, write_transaction(session):
+                conn = await session.connection()
+                found = (
+                    await conn.execute(
+                        select(_CONVERSATION.c.id, _CONVERSATION.c.state, _CONVERSATION.c.version)
+                        .where(_CONVERSATION.c.facts.is_(None))
+                        .order_by(_CONVERSATION.c.id)
+                        .limit(batch)
+                    )
+                ).all()
+                for conversation_id, raw, version in found:
+                    state = ConversationState.from_dict(json.loads(raw))
+                    facts = json.dumps(facts_to_dict(engine.recipient_facts(state)))
+                    await conn.execute(
+                        update(_CONVERSATION)
+                        .where(
+                            _CONVERSATION.c.id == conversation_id,
+                            _CONVERSATION.c.version == version,
+                            _CONVERSATION.c.facts.is_(None),
+                        )
+                        .values(facts=facts)
+                    )
+                filled += len(found)
+            if len(found) < batch:
+                return filled
 
     # --- steps ------------------------------------------------------------------------------
 
@@ -458,13 +504,14 @@ class ConversationStore:
                 {"client_id": client_id, "state": state, "version": 0, "updated_at": now},
             )
         ).scalar_one()
-        return _ConversationRow(new_id, state, 0)
+        return _ConversationRow(new_id, state, 0, None)
 
     async def _save_state(
         self,
         conn: AsyncConnection,
         conversation: _ConversationRow,
         state: ConversationState,
+        facts: str | None,
         now: datetime,
     ) -> int:
         version = conversation.version + 1
@@ -474,6 +521,7 @@ class ConversationStore:
                 "conversation_id": conversation.id,
                 "old_version": conversation.version,
                 "state": json.dumps(state.to_dict(), ensure_ascii=False),
+                "facts": facts,
                 "version": version,
                 "updated_at": now,
             },

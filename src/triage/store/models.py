@@ -97,6 +97,9 @@ class Conversation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     client_id: int = Field(foreign_key="client.id", unique=True)
     state: str = Field(sa_type=Text)
+    #: What the outbound gate knows of the client (`triage.domain.facts`, as JSON), established
+    #: by the engine with the state; the outbox reads it at send time. NULL: nothing is known.
+    facts: str | None = Field(default=None, sa_type=Text)
     #: Incremented on every save; a save that finds another version fails (optimistic check).
     version: int = Field(default=0)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -35,8 +35,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from triage.domain.codes import MessageKind, Outcome, Sender, ServiceCode, Zone
+from triage.domain.facts import facts_from_dict, facts_to_dict
+from triage.domain.gate import RecipientFacts
 from triage.flows.engine import _SERVICE_LABELS as SERVICE_LABELS  # the bot's own wording
-from triage.flows.engine import ConversationState, Engine
+from triage.flows.engine import ConversationState, Engine, recipient_facts
 from triage.outbox.rows import OutboundRequest, enqueue_in, release_held_in
 from triage.store import audit
 from triage.store.db import SessionFactory, insert_ignoring_conflicts, write_transaction
@@ -683,6 +685,7 @@ class Escalations:
             )
             .values(
                 state=json.dumps(state.to_dict(), ensure_ascii=False),
+                facts=json.dumps(facts_to_dict(_facts_after(conversation, state))),
                 version=version,
                 updated_at=now,
             )
@@ -703,3 +706,15 @@ class Escalations:
             "inquiry": request.inquiry,
             "source": request.source,
         }
+
+
+def _facts_after(conversation: Conversation, state: ConversationState) -> RecipientFacts:
+    """The recipient's facts after an officer's decision: the outcomes of `state`, the zone the
+    officer settled, else the zone the engine established with the last turn."""
+    zone = Zone.UNKNOWN
+    if conversation.facts:
+        try:
+            zone = facts_from_dict(json.loads(conversation.facts)).zone
+        except (KeyError, TypeError, ValueError):
+            zone = Zone.UNKNOWN  # unreadable facts: unknown, and the gate fails closed on it
+    return recipient_facts(state, zone=zone)
