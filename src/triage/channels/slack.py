@@ -52,6 +52,7 @@ from triage.channels.slack_cards import (
 )
 from triage.channels.slack_staff import SOURCE, RelayResult, StaffCards, StaffPost
 from triage.domain.codes import Outcome
+from triage.domain.officer import OfficerAction
 from triage.flows.engine import Engine
 from triage.observability import Metrics
 from triage.outbox.dispatcher import VerdictListener
@@ -67,7 +68,6 @@ from triage.store.db import SessionFactory, write_transaction
 from triage.store.models import SlackThread, utcnow
 from triage.store.officer import (
     Escalations,
-    OfficerAction,
     OfficerRequest,
     OfficerResult,
     Resolution,

@@ -29,9 +29,9 @@ from triage.channels.slack_text import (
     quote,
 )
 from triage.domain.codes import IN_SCOPE, Outcome, ServiceCode, Verdict, zone_of_code
+from triage.domain.officer import APPROVALS, Approval, OfficerAction
 from triage.flows.engine import ConversationState
 from triage.store.models import Client
-from triage.store.officer import APPROVALS, Approval, OfficerAction
 
 Block = dict[str, Any]
 

@@ -52,6 +52,7 @@ from triage.channels.slack_cards import (
 from triage.channels.slack_text import from_slack
 from triage.domain.codes import PROCEED, MessageKind, Outcome, Sender, Verdict
 from triage.domain.gate import GateResult, RecipientFacts
+from triage.domain.officer import APPROVALS, Approval, OfficerAction
 from triage.flows.engine import ClientEvent, ConversationState, Engine, TurnResult
 from triage.outbox.facts import stored_facts
 from triage.outbox.rows import OutboundRequest, enqueue_in
@@ -66,9 +67,6 @@ from triage.store.models import (
     SlackThread,
 )
 from triage.store.officer import (
-    APPROVALS,
-    Approval,
-    OfficerAction,
     OfficerEffect,
     Resolution,
     claim,

@@ -18,6 +18,7 @@ from triage.domain.codes import IN_SCOPE, MessageKind, Outcome, ServiceCode, Zon
 from triage.domain.gate import RecipientFacts
 from triage.domain.language import detect
 from triage.domain.lexicon import language_code
+from triage.domain.officer import OfficerDecision
 from triage.domain.policy import CrmContact, Decision, InquiryFacts, decide
 from triage.domain.profile import CompanyProfile
 from triage.domain.services import ServiceFinding, classify_service
@@ -44,7 +45,7 @@ _LINK_WORDS = re.compile(
 )
 #: Asset categories that make a request a new one even for a service already asked (R5, R9).
 _CATEGORIES = frozenset({"stablecoin", "derivatives", "lending", "staking"})
-_SERVICE_LABELS = {
+SERVICE_LABELS = {
     ServiceCode.CUSTODY: "Custody",
     ServiceCode.PLATFORM: "Trading platform",
     ServiceCode.EXCH_FIAT: "Buy or sell crypto for money",
@@ -57,6 +58,13 @@ _SERVICE_LABELS = {
     ServiceCode.TRANSFER: "Crypto transfers",
     ServiceCode.NON_MICA: "Other",
 }
+
+
+def service_label(service: str | None) -> str:
+    """The service's name as the bot says it to clients ("" when unknown)."""
+    if not service or service not in ServiceCode.__members__:
+        return ""
+    return SERVICE_LABELS.get(ServiceCode(service), "")
 
 
 @dataclass(frozen=True)
@@ -171,6 +179,16 @@ class TurnResult:
     outbound: list[OutboundIntent] = field(default_factory=list)
     decisions: list[DecisionEvent] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OfficerTurn:
+    """What an officer's decision changed besides the state: the inquiry's outcome before it,
+    the message that tells the client, and the recipient's facts after it."""
+
+    previous: Outcome | None
+    message: OutboundIntent
+    facts: RecipientFacts
 
 
 @dataclass(frozen=True)
@@ -518,14 +536,14 @@ class Engine:
     def _buttons(self, state: ConversationState, slot: str) -> tuple[tuple[str, str], ...]:
         names = self.flow.step(slot).retry_buttons
         if names == ("services",):
-            return tuple((_SERVICE_LABELS[s], f"{slot}:{s.value}") for s in self.profile.services)
+            return tuple((SERVICE_LABELS[s], f"{slot}:{s.value}") for s in self.profile.services)
         lang = self.prompt_language(state)
         return tuple((self.flow.text(f"button_{n}", lang), f"{slot}:{n}") for n in names)
 
     def _button_text(self, data: str) -> str | None:
         slot, _, value = data.partition(":")
         if slot == "service" and value in ServiceCode.__members__:
-            return _SERVICE_LABELS[ServiceCode(value)]
+            return SERVICE_LABELS[ServiceCode(value)]
         if slot == "source" and value:
             return self.flow.text(f"button_{value}", "en")
         return None
@@ -587,7 +605,7 @@ class Engine:
             kind = (
                 MessageKind.DECLINE if decision.outcome is Outcome.DECLINE else MessageKind.HOLDING
             )
-        label = _SERVICE_LABELS.get(decision.service, "") if decision.service else ""
+        label = SERVICE_LABELS.get(decision.service, "") if decision.service else ""
         text = self.flow.text(key, lang, firm=self.profile.display, service=label.lower())
         out.outbound.append(OutboundIntent(kind, text))
 
@@ -665,6 +683,32 @@ class Engine:
                 if decision.outcome is not Outcome.DECLINE or inquiry.outcome is Outcome.DECLINE:
                     continue
             self._apply(state, out, index, decision, opened=False)
+
+    # --- an officer's decision ------------------------------------------------------------------
+
+    def apply_officer_decision(
+        self, state: ConversationState, index: int, decision: OfficerDecision
+    ) -> OfficerTurn:
+        """Apply an officer's decision to inquiry `index` of `state` (in place): its outcome,
+        rules and reasons, decider "officer", the residence zone an approval settles; and the
+        neutral message that tells the client, in their app's language."""
+        inquiry = state.inquiries[index]
+        previous = inquiry.outcome
+        inquiry.outcome = decision.outcome
+        inquiry.decider = "officer"
+        inquiry.rules = list(decision.rules)
+        inquiry.reasons = list(decision.reasons)
+        if decision.zone is not None:
+            state.zone_override = decision.zone.value
+        label = service_label(inquiry.service)
+        text = self.flow.text(
+            f"outcome_{decision.outcome.value}",
+            state.language,
+            firm=self.profile.display,
+            service=label.lower(),
+        )
+        kind = MessageKind.DECLINE if decision.outcome is Outcome.DECLINE else MessageKind.HOLDING
+        return OfficerTurn(previous, OutboundIntent(kind, text), self.recipient_facts(state))
 
     # --- what the gate needs -------------------------------------------------------------------
 

@@ -17,6 +17,10 @@ decline, ask the client) and, in one transaction with the client row locked:
 - or, for "ask the client", queues the officer's question (gated like any message);
 - then calls `on_effect` inside the same transaction, so the staff notifications (card update,
   lead card) commit with the decision or not at all.
+
+What an officer may decide (the outcomes, rules, four-eyes, the reason required) is
+`triage.domain.officer`; what a decision changes in the conversation is
+`Engine.apply_officer_decision`. This module records and queues; it decides nothing.
 """
 
 from __future__ import annotations
@@ -34,11 +38,19 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from triage.domain.codes import MessageKind, Outcome, Sender, ServiceCode, Zone
-from triage.domain.facts import facts_from_dict, facts_to_dict
+from triage.domain.codes import MessageKind, Outcome, Sender
+from triage.domain.facts import facts_to_dict
 from triage.domain.gate import RecipientFacts
-from triage.flows.engine import _SERVICE_LABELS as SERVICE_LABELS  # the bot's own wording
-from triage.flows.engine import ConversationState, Engine, recipient_facts
+from triage.domain.officer import (
+    Approval,
+    FirstApproval,
+    FourEyes,
+    OfficerAction,
+    decision_of,
+    four_eyes,
+    text_problem,
+)
+from triage.flows.engine import ConversationState, Engine
 from triage.outbox.rows import OutboundRequest, enqueue_in, release_held_in
 from triage.store import audit
 from triage.store.db import SessionFactory, insert_ignoring_conflicts, write_transaction
@@ -53,35 +65,6 @@ from triage.store.models import (
 )
 
 log = logging.getLogger("triage.officer")
-
-#: Reasons and questions longer than this are refused (Slack's input allows 3000 characters).
-TEXT_MAX = 3000
-
-
-class OfficerAction(StrEnum):
-    """What an officer can do with an escalated inquiry."""
-
-    APPROVE_EU = "approve_eu"
-    APPROVE_NON_EU = "approve_non_eu"
-    DECLINE = "decline"
-    ASK = "ask"
-
-
-APPROVALS = frozenset({OfficerAction.APPROVE_EU, OfficerAction.APPROVE_NON_EU})
-
-#: The outcome each decision gives the inquiry, and the residence zone it settles (if any).
-OUTCOMES: dict[OfficerAction, tuple[Outcome, Zone | None]] = {
-    OfficerAction.APPROVE_EU: (Outcome.SERVE_EU_RESTRICTED, Zone.EU),
-    OfficerAction.APPROVE_NON_EU: (Outcome.HANDOFF_NON_EU, Zone.OUTSIDE),
-    OfficerAction.DECLINE: (Outcome.DECLINE, None),
-}
-
-#: The rules (DOMAIN.md) each officer outcome applies; the officer's reason says why.
-RULES: dict[Outcome, tuple[str, ...]] = {
-    Outcome.SERVE_EU_RESTRICTED: ("R2", "R5", "R6"),
-    Outcome.HANDOFF_NON_EU: ("R1", "R8"),
-    Outcome.DECLINE: ("R3", "R6"),
-}
 
 
 class Resolution(StrEnum):
@@ -120,16 +103,6 @@ class OfficerRequest:
     #: What makes a retry of this request a no-op (a Slack view id and hash).
     key: str
     source: str = "slack"
-
-
-@dataclass(frozen=True)
-class Approval:
-    """One officer's part in a decision."""
-
-    officer_id: str
-    team_id: str
-    reason: str
-    at: datetime
 
 
 @dataclass(frozen=True)
@@ -209,13 +182,6 @@ async def load_state(
     if conversation is None:
         return None, ConversationState()
     return conversation, ConversationState.from_dict(json.loads(conversation.state))
-
-
-def service_label(service: str | None) -> str:
-    """The service's name as the bot says it to clients ("" when unknown)."""
-    if not service or service not in ServiceCode.__members__:
-        return ""
-    return SERVICE_LABELS.get(ServiceCode(service), "")
 
 
 class Escalations:
@@ -356,12 +322,10 @@ class Escalations:
                 f"This case is no longer open: it was decided {inquiry.outcome} by {by}.",
                 outcome=inquiry.outcome,
             )
+        problem = text_problem(request.action, request.text)
+        if problem is not None:
+            return OfficerResult(Resolution.INVALID, problem)
         text = request.text.strip()
-        if not text or len(text) > TEXT_MAX:
-            what = "question" if request.action is OfficerAction.ASK else "reason"
-            return OfficerResult(
-                Resolution.INVALID, f"Please give a {what} of 1 to {TEXT_MAX} characters."
-            )
         await self._claim(session, request, now)
         mine = Approval(request.officer_id, request.team_id, text, now)
         if request.action is OfficerAction.ASK:
@@ -375,32 +339,35 @@ class Escalations:
                 )
             )
         ).one_or_none()
-        if request.action in APPROVALS and self._four_eyes:
-            if pending is not None and pending.action == request.action.value:
-                if pending.officer_id == request.officer_id:
-                    why = "four-eyes: the second approval must come from a different officer"
-                    await self._append_refusal(
-                        session,
-                        client_id=request.client_id,
-                        officer_id=request.officer_id,
-                        team_id=request.team_id,
-                        action=request.action.value,
-                        inquiry=request.inquiry,
-                        why=why,
-                        key=request.key,
-                        source=request.source,
-                        now=now,
-                    )
-                    return OfficerResult(
-                        Resolution.SAME_OFFICER,
-                        "You gave the first approval; a different officer must give the second.",
-                    )
-                first = Approval(
-                    pending.officer_id, pending.team_id, pending.reason, pending.created_at
-                )
-                approvals = (first, mine)
-            else:
-                return await self._first_approval(session, client, state, request, mine, now)
+        first = None
+        if pending is not None:
+            first = FirstApproval(
+                OfficerAction(pending.action),
+                Approval(pending.officer_id, pending.team_id, pending.reason, pending.created_at),
+            )
+        step = four_eyes(request.action, request.officer_id, required=self._four_eyes, first=first)
+        if step is FourEyes.FIRST:
+            return await self._first_approval(session, client, state, request, mine, now)
+        if step is FourEyes.SAME_OFFICER:
+            why = "four-eyes: the second approval must come from a different officer"
+            await self._append_refusal(
+                session,
+                client_id=request.client_id,
+                officer_id=request.officer_id,
+                team_id=request.team_id,
+                action=request.action.value,
+                inquiry=request.inquiry,
+                why=why,
+                key=request.key,
+                source=request.source,
+                now=now,
+            )
+            return OfficerResult(
+                Resolution.SAME_OFFICER,
+                "You gave the first approval; a different officer must give the second.",
+            )
+        if step is FourEyes.SECOND and first is not None:
+            approvals = (first.approval, mine)
         if pending is not None:
             await session.exec(delete(PendingApproval).where(PendingApproval.id == pending.id))  # type: ignore[arg-type]
         assert conversation is not None
@@ -547,12 +514,12 @@ class Escalations:
         approvals: tuple[Approval, ...],
         now: datetime,
     ) -> OfficerResult:
-        outcome, zone = OUTCOMES[request.action]
+        decided = decision_of(request.action, approvals)
+        outcome, zone, final = decided.outcome, decided.zone, decided.final
+        rules, reasons = list(decided.rules), list(decided.reasons)
         inquiry = state.inquiries[request.inquiry]
-        previous = inquiry.outcome.value if inquiry.outcome else None
-        final = approvals[-1]
-        reasons = [a.reason for a in approvals]
-        rules = list(RULES[outcome])
+        applied = self._engine.apply_officer_decision(state, request.inquiry, decided)
+        previous = applied.previous.value if applied.previous else None
 
         row = (
             await session.exec(
@@ -586,13 +553,7 @@ class Escalations:
         session.add(decision)
         await session.flush()
 
-        inquiry.outcome = outcome
-        inquiry.decider = "officer"
-        inquiry.rules = rules
-        inquiry.reasons = reasons
-        if zone is not None:
-            state.zone_override = zone.value
-        await self._save_state(session, conversation, state, now)
+        await self._save_state(session, conversation, state, applied.facts, now)
 
         payload: dict[str, Any] = {
             "inquiry": request.inquiry,
@@ -616,20 +577,12 @@ class Escalations:
         }
         await audit.append(session, request.client_id, "officer_decision", payload, at=now)
 
-        label = service_label(inquiry.service)
-        text = self._engine.flow.text(
-            f"outcome_{outcome.value}",
-            state.language,
-            firm=self._engine.profile.display,
-            service=label.lower(),
-        )
-        kind = MessageKind.DECLINE if outcome is Outcome.DECLINE else MessageKind.HOLDING
         queued = await enqueue_in(
             session,
             OutboundRequest(
                 client_id=request.client_id,
-                text=text,
-                kind=kind.value,
+                text=applied.message.text,
+                kind=applied.message.kind.value,
                 sender=Sender.COMPLIANCE.value,
                 dedupe_key=f"officer:{digest(request.key)}:outcome",
                 context=self._context(request),
@@ -674,7 +627,11 @@ class Escalations:
 
     @staticmethod
     async def _save_state(
-        session: AsyncSession, conversation: Conversation, state: ConversationState, now: datetime
+        session: AsyncSession,
+        conversation: Conversation,
+        state: ConversationState,
+        facts: RecipientFacts,
+        now: datetime,
     ) -> None:
         version = conversation.version + 1
         result = await session.exec(
@@ -685,7 +642,7 @@ class Escalations:
             )
             .values(
                 state=json.dumps(state.to_dict(), ensure_ascii=False),
-                facts=json.dumps(facts_to_dict(_facts_after(conversation, state))),
+                facts=json.dumps(facts_to_dict(facts)),
                 version=version,
                 updated_at=now,
             )
@@ -706,15 +663,3 @@ class Escalations:
             "inquiry": request.inquiry,
             "source": request.source,
         }
-
-
-def _facts_after(conversation: Conversation, state: ConversationState) -> RecipientFacts:
-    """The recipient's facts after an officer's decision: the outcomes of `state`, the zone the
-    officer settled, else the zone the engine established with the last turn."""
-    zone = Zone.UNKNOWN
-    if conversation.facts:
-        try:
-            zone = facts_from_dict(json.loads(conversation.facts)).zone
-        except (KeyError, TypeError, ValueError):
-            zone = Zone.UNKNOWN  # unreadable facts: unknown, and the gate fails closed on it
-    return recipient_facts(state, zone=zone)
