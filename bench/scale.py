@@ -52,7 +52,7 @@ async def measure(
     from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
     from triage.outbox.rows import OutboundRequest, enqueue
     from triage.outbox.testing import RecordingSender
-    from triage.store.conversations import ConversationStore
+    from triage.service.client_events import ConversationStore
     from triage.store.db import make_engine, make_sessionmaker
     from triage.store.evidence import export_client
     from triage.store.models import Client

@@ -70,8 +70,8 @@ async def run_on(cfg: Config, backend: str) -> dict[str, Any]:
     from triage.sandbox.slack import SlackChannel as SandboxChannel
     from triage.sandbox.slack import SlackSandbox, SlackUser
     from triage.sandbox.slack_signing import block_actions_payload, interaction_request
+    from triage.service.client_events import ConversationStore
     from triage.settings import Settings
-    from triage.store.conversations import ConversationStore
     from triage.store.db import make_engine, make_sessionmaker
 
     engine = example_engine()

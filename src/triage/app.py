@@ -67,7 +67,7 @@ class TriageApp:
         from triage.channels.telegram import build_bot, build_dispatcher
         from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
         from triage.outbox.scheduler import OutboxScheduler
-        from triage.store.conversations import ConversationStore
+        from triage.service.client_events import ConversationStore
         from triage.store.db import make_engine, make_sessionmaker
 
         self.settings = settings

@@ -39,8 +39,8 @@ from triage.sandbox.slack_signing import (
     interaction_request,
     view_submission_payload,
 )
+from triage.service.client_events import ConversationStore
 from triage.settings import Settings
-from triage.store.conversations import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.models import AuditEvent, Conversation, Outbox, SlackThread
 

@@ -19,7 +19,7 @@ from triage.domain.facts import facts_from_dict, facts_to_dict
 from triage.flows.engine import ClientEvent, ConversationState, Engine, recipient_facts
 from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
 from triage.outbox.testing import ManualClock, RecordingSender
-from triage.store.conversations import ConversationStore
+from triage.service.client_events import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.models import AuditEvent, Client, Conversation, Outbox
 

@@ -26,7 +26,7 @@ from triage.outbox.dispatcher import Dispatcher
 from triage.outbox.rows import EnqueueError, OutboundRequest, enqueue
 from triage.outbox.senders import Delivery, SentReceipt
 from triage.outbox.testing import ManualClock, RecordingSender
-from triage.store.conversations import ConversationStore
+from triage.service.client_events import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.models import AuditEvent, Client, Conversation
 

@@ -32,7 +32,7 @@ from triage.outbox.followups import (
 )
 from triage.outbox.rows import OutboundRequest, enqueue
 from triage.outbox.testing import ManualClock, RecordingSender
-from triage.store.conversations import ConversationStore
+from triage.service.client_events import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.models import Outbox
 

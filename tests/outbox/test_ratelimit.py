@@ -15,7 +15,7 @@ from triage.flows.engine import Engine
 from triage.outbox.ratelimit import RateLimiter, SendWindow, TokenBucket
 from triage.outbox.rows import OutboundRequest, enqueue
 from triage.outbox.testing import ManualClock, RecordingSender
-from triage.store.conversations import ConversationStore
+from triage.service.client_events import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.models import Client, Conversation
 

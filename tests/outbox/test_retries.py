@@ -13,7 +13,7 @@ from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
 from triage.outbox.rows import OutboundRequest, enqueue
 from triage.outbox.senders import Delivery, PermanentSendError, SentReceipt, TransientSendError
 from triage.outbox.testing import ManualClock, RecordingSender
-from triage.store.conversations import ConversationStore
+from triage.service.client_events import ConversationStore
 from triage.store.db import SessionFactory
 
 

@@ -14,7 +14,7 @@ from triage.outbox.dispatcher import Dispatcher, DispatcherConfig, DrainReport
 from triage.outbox.scheduler import JOB_ID, OutboxScheduler
 from triage.outbox.senders import Delivery, SentReceipt
 from triage.outbox.testing import ManualClock, RecordingSender
-from triage.store.conversations import ConversationStore
+from triage.service.client_events import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.models import utcnow
 

@@ -23,8 +23,8 @@ from triage.domain.profile import CompanyProfile
 from triage.domain.territory import Gazetteer
 from triage.flows.engine import ConversationState, Engine
 from triage.flows.spec import FlowSpec
+from triage.service.client_events import ConversationStore, HandleResult
 from triage.store import audit
-from triage.store.conversations import ConversationStore, HandleResult
 from triage.store.db import SessionFactory, create_all, make_engine, make_sessionmaker
 from triage.store.models import AuditEvent, Client, Conversation, Message, Outbox
 

@@ -23,8 +23,8 @@ from sqlmodel import col, select
 import triage.flows.engine as engine_module
 from tests.store.support import EU_CLIENT, NON_EU_CLIENT, converse
 from triage.flows.engine import ConversationState, Engine
+from triage.service.client_events import ConversationStore
 from triage.store import audit
-from triage.store.conversations import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.models import AuditEvent, Decision, Message, Outbox
 

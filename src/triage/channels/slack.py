@@ -11,8 +11,8 @@ or over Socket Mode when an app token is set:
 - a case card's button opens a modal asking for a reason (or the question for the client), for
   compliance officers only: anyone else gets an ephemeral refusal and the attempt goes into the
   client's audit chain; a button whose case does not match the card it sits on is refused;
-- the modal's submission is carried out by `triage.store.officer.Escalations`, exactly once per
-  view submission.
+- the modal's submission is carried out by `triage.service.officer_requests.Escalations`,
+  exactly once per view submission.
 
 Bolt checks each HTTP request's signature and its 5-minute timestamp window (401 otherwise);
 refusals are logged and counted. The listeners run before the response
@@ -62,17 +62,17 @@ from triage.outbox.senders import (
     SentReceipt,
     TransientSendError,
 )
-from triage.settings import Settings
-from triage.store.conversations import AfterTurn
-from triage.store.db import SessionFactory, write_transaction
-from triage.store.models import SlackThread, utcnow
-from triage.store.officer import (
+from triage.service.client_events import AfterTurn
+from triage.service.officer_requests import (
     Escalations,
     OfficerRequest,
     OfficerResult,
     Resolution,
     load_state,
 )
+from triage.settings import Settings
+from triage.store.db import SessionFactory, write_transaction
+from triage.store.models import SlackThread, utcnow
 
 log = logging.getLogger("triage.slack")
 

@@ -56,6 +56,13 @@ from triage.domain.officer import APPROVALS, Approval, OfficerAction
 from triage.flows.engine import ClientEvent, ConversationState, Engine, TurnResult
 from triage.outbox.facts import stored_facts
 from triage.outbox.rows import OutboundRequest, enqueue_in
+from triage.service.officer_requests import (
+    OfficerEffect,
+    Resolution,
+    claim,
+    digest,
+    load_state,
+)
 from triage.store import audit
 from triage.store.db import SessionFactory, write_transaction
 from triage.store.models import (
@@ -65,13 +72,6 @@ from triage.store.models import (
     PendingApproval,
     SlackRelay,
     SlackThread,
-)
-from triage.store.officer import (
-    OfficerEffect,
-    Resolution,
-    claim,
-    digest,
-    load_state,
 )
 
 log = logging.getLogger("triage.slack")

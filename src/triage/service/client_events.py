@@ -1,4 +1,4 @@
-"""The engine on the store: one client event, handled exactly once, in one transaction.
+"""The use case "handle a client event": one event, handled exactly once, in one transaction.
 
 `ConversationStore.handle` claims the update key, loads the conversation under a lock, runs the
 pure engine, and commits the new state together with the evidence (the inbound message, one
