@@ -99,7 +99,7 @@ async def run_on(cfg: Config, backend: str) -> dict[str, Any]:
             db = make_engine(url)
             sessions = make_sessionmaker(db)
             channel = SlackChannel(settings=settings, sessions=sessions, engine=engine)
-            store = ConversationStore(sessions, followups=(), after_turn=channel.after_turn)
+            store = ConversationStore(sessions, followups=(), staff=channel.staff)
             dispatcher = Dispatcher(
                 sessions,
                 senders={"telegram": RecordingSender(), "slack": channel.sender},

@@ -84,7 +84,7 @@ class TriageApp:
             self.sessions,
             followups=load_followups(Path(settings.flows_dir) / "followups.yaml"),
             # Staff cards in Slack are outbox rows written in the turn's own transaction.
-            after_turn=self.slack.after_turn if self.slack is not None else None,
+            staff=self.slack.staff if self.slack is not None else None,
             **store_kwargs,
         )
         self.bot = build_bot(settings.telegram_token, settings.telegram_api_base)
@@ -101,10 +101,8 @@ class TriageApp:
             name=settings.worker_id or None,
             metrics=self.metrics,
             # A blocked sales reply gets a notice in its Slack thread, committed with the verdict.
-            on_verdict=self.slack.on_verdict if self.slack is not None else None,
+            verdicts=self.slack.staff if self.slack is not None else None,
         )
-        if self.slack is not None:
-            self.slack.on_queued = self.kick_outbox
         # Housekeeping apart from the outbox's own scheduler (which runs only the drain).
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -137,6 +135,8 @@ class TriageApp:
             engine=self.engine,
             metrics=self.metrics,
             clock=self._clock or utcnow,
+            # Bound now, called later: the outbox scheduler is built after the channel.
+            on_queued=self.kick_outbox,
         )
 
     async def _on_telegram_event(self, inbound: Any) -> None:

@@ -271,9 +271,7 @@ async def make_rig(
         channel = SlackChannel(
             settings=settings, sessions=sessions, engine=engine, metrics=metrics, clock=clock.now
         )
-        store = ConversationStore(
-            sessions, clock=clock.now, followups=(), after_turn=channel.after_turn
-        )
+        store = ConversationStore(sessions, clock=clock.now, followups=(), staff=channel.staff)
         telegram = RecordingSender(clock)
         dispatcher = Dispatcher(
             sessions,
@@ -283,7 +281,7 @@ async def make_rig(
             clock=clock,
             name="test-worker",
             jitter=lambda: 1.0,
-            on_verdict=channel.on_verdict,
+            verdicts=channel.staff,
         )
         web_app = web.Application(client_max_size=MAX_BODY)
         channel.register(web_app)

@@ -86,6 +86,7 @@ def make_dispatcher(
     senders: dict[str, Any],
     *,
     name: str = "worker-1",
+    verdicts: Any = None,
     **config: Any,
 ) -> Dispatcher:
     """A dispatcher on the manual clock with deterministic jitter (the upper bound)."""
@@ -98,6 +99,7 @@ def make_dispatcher(
         clock=clock,
         name=name,
         jitter=lambda: 1.0,
+        verdicts=verdicts,
     )
 
 

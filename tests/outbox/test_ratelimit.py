@@ -254,11 +254,13 @@ async def test_dispatcher_limits_hold_at_the_moment_of_sending_with_a_slow_judge
     total = 80 + 20 * 2
     rng = random.Random(7)
 
-    async def slow_judge(_session: object, **_kw: object) -> None:
-        clock.advance(rng.choice((0.0, 0.0, 0.002, 0.03)))
+    class SlowJudge:
+        async def gate_verdict(self, _session: object, _verdict: object) -> None:
+            clock.advance(rng.choice((0.0, 0.0, 0.002, 0.03)))
 
-    dispatcher = make_dispatcher(sessions, engine, clock, {"telegram": sender}, rate_limit=True)
-    dispatcher.on_verdict = slow_judge
+    dispatcher = make_dispatcher(
+        sessions, engine, clock, {"telegram": sender}, verdicts=SlowJudge(), rate_limit=True
+    )
     for _ in range(1000):
         await dispatcher.drain()
         if sum(1 for s in sender.sent if "custody fees" in s.delivery.text) == total:

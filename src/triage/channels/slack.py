@@ -7,7 +7,7 @@ or over Socket Mode when an app token is set:
 
 - a message typed in a lead card's thread is queued for the client as a sales reply, exactly
   once per Slack event; the dispatcher's gate judges it at send time, and a blocked or held
-  reply gets a notice in the thread (`StaffCards.on_verdict`);
+  reply gets a notice in the thread (`StaffCards.gate_verdict`);
 - a case card's button opens a modal asking for a reason (or the question for the client), for
   compliance officers only: anyone else gets an ephemeral refusal and the attempt goes into the
   client's audit chain; a button whose case does not match the card it sits on is refused;
@@ -55,14 +55,12 @@ from triage.domain.codes import Outcome
 from triage.domain.officer import OfficerAction
 from triage.flows.engine import Engine
 from triage.observability import Metrics
-from triage.outbox.dispatcher import VerdictListener
 from triage.outbox.senders import (
     Delivery,
     PermanentSendError,
     SentReceipt,
     TransientSendError,
 )
-from triage.service.client_events import AfterTurn
 from triage.service.officer_requests import (
     Escalations,
     OfficerRequest,
@@ -278,11 +276,12 @@ class SlackInbound:
         self._escalations = escalations
         self._clock = clock
         self._metrics = metrics
-        self.on_queued = on_queued
+        self._on_queued = on_queued
 
-    def _queued(self) -> None:
-        if self.on_queued is not None:
-            self.on_queued()
+    def queued(self) -> None:
+        """Rows were queued: drain now rather than at the next tick."""
+        if self._on_queued is not None:
+            self._on_queued()
 
     def _refused(self, reason: str, **fields: Any) -> None:
         log.warning("slack request refused: %s", reason, extra={"reason": reason, **fields})
@@ -317,7 +316,7 @@ class SlackInbound:
                 extra={"client_id": result.client_id, "outbox_id": result.outbox_id, "key": key},
             )
         if result.status == "queued":
-            self._queued()
+            self.queued()
         return result
 
     # --- case buttons ---------------------------------------------------------------------------
@@ -460,7 +459,7 @@ class SlackInbound:
         if result.resolution in (Resolution.DECIDED, Resolution.AWAITING_SECOND, Resolution.ASKED):
             if result.resolution is Resolution.DECIDED and self._metrics is not None:
                 self._metrics.decisions.labels(result.outcome or "", "officer").inc()
-            self._queued()
+            self.queued()
             return result, {}
         if result.resolution is Resolution.DUPLICATE:
             return result, {}
@@ -517,7 +516,7 @@ class SlackChannel:
     """Slack for the composition root: the sender, the Bolt app, the hooks and the SLA job.
 
     Wiring (see the module docstring): `sender` goes to the dispatcher as the "slack" sender,
-    `on_verdict` to the dispatcher, `after_turn` to the ConversationStore, `register(web_app)`
+    `staff` to the dispatcher and the ConversationStore, `register(web_app)`
     adds POST /slack/events, `start()`/`stop()` run Socket Mode when an app token is set, and
     `remind_overdue_cases` is the SLA job.
     """
@@ -550,7 +549,7 @@ class SlackChannel:
             officers=settings.compliance_user_ids,
             four_eyes=settings.four_eyes,
             clock=clock,
-            on_effect=self.cards.after_officer,
+            staff=self.cards,
         )
         self.sender = SlackSender(self.client, sessions, clock=clock, metrics=metrics)
         self.inbound = SlackInbound(
@@ -570,23 +569,10 @@ class SlackChannel:
         self._socket: AsyncSocketModeHandler | None = None
 
     @property
-    def on_queued(self) -> Callable[[], None] | None:
-        """Called after a request queued outbox rows (to drain now rather than at the tick)."""
-        return self.inbound.on_queued
-
-    @on_queued.setter
-    def on_queued(self, callback: Callable[[], None] | None) -> None:
-        self.inbound.on_queued = callback
-
-    @property
-    def after_turn(self) -> AfterTurn:
-        """The ConversationStore hook: staff cards and mirrored messages for each turn."""
-        return self.cards.after_turn
-
-    @property
-    def on_verdict(self) -> VerdictListener:
-        """The dispatcher's verdict listener: notices for blocked and held sales replies."""
-        return self.cards.on_verdict
+    def staff(self) -> StaffCards:
+        """The staff notifications: told of each turn and officer request (ConversationStore,
+        Escalations) and of each gate verdict (the dispatcher), in their transactions."""
+        return self.cards
 
     # --- HTTP mode ------------------------------------------------------------------------------
 
@@ -659,6 +645,5 @@ class SlackChannel:
         )
         if created:
             log.info("case reminders queued", extra={"count": created})
-            if self.on_queued is not None:
-                self.on_queued()
+            self.inbound.queued()
         return created

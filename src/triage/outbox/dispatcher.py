@@ -85,13 +85,20 @@ log = logging.getLogger(__name__)
 _ERROR_MAX = 2000
 
 
+@dataclass(frozen=True)
+class GateVerdict:
+    """The gate judged a client's row at send time (the event a verdict listener is told)."""
+
+    row: Outbox
+    result: GateResult
+    at: datetime
+
+
 class VerdictListener(Protocol):
     """Told of each gated row's verdict inside the transaction that records it: what it writes
     commits with the verdict (a notice to the sender), and if it raises the row is judged again."""
 
-    async def __call__(
-        self, session: AsyncSession, *, row: Outbox, result: GateResult, now: datetime
-    ) -> None:
+    async def gate_verdict(self, session: AsyncSession, verdict: GateVerdict) -> None:
         """React to one verdict."""
         ...
 
@@ -274,7 +281,7 @@ class Dispatcher:
         clock: Clock | None = None,
         name: str | None = None,
         jitter: Callable[[], float] = random.random,
-        on_verdict: VerdictListener | None = None,
+        verdicts: VerdictListener | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
@@ -282,7 +289,7 @@ class Dispatcher:
         self._metrics = metrics
         self._senders = dict(senders)
         #: Told of every gate verdict inside the transaction that records it (Slack notices).
-        self.on_verdict = on_verdict
+        self._verdicts = verdicts
         self._profile = profile
         self._config = config or DispatcherConfig()
         self._clock: Clock = clock or SystemClock()
@@ -636,8 +643,8 @@ class Dispatcher:
             )
             if gated and self._metrics is not None:
                 self._metrics.gate.labels(result.verdict.value, row.kind).inc()
-            if gated and self.on_verdict is not None:
-                await self.on_verdict(session, row=row, result=result, now=now)
+            if gated and self._verdicts is not None:
+                await self._verdicts.gate_verdict(session, GateVerdict(row, result, now))
             if result.verdict is not Verdict.ALLOWED:
                 stop = _STOPPED_BY[result.verdict]
                 self._release(row, stop.status)

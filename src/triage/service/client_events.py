@@ -29,7 +29,7 @@ duplicate waits for the first transaction (row lock / write lock) and then sees 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +52,7 @@ from triage.flows.engine import (
 )
 from triage.outbox.followups import FollowUpRule, followups_after_turn, load_followups
 from triage.outbox.row import OutboxRow, Queued, queue
+from triage.service.events import StaffNotifications, TurnDecided
 from triage.store import audit
 from triage.store.db import SessionFactory, write_transaction
 from triage.store.models import (
@@ -63,10 +64,6 @@ from triage.store.models import (
     ProcessedUpdate,
     utcnow,
 )
-
-#: A hook run inside the turn's transaction, after its evidence is appended:
-#: `await hook(session, client=..., turn=..., event=..., ref=..., now=...)`.
-AfterTurn = Callable[..., Awaitable[None]]
 
 # The turn writes through SQLAlchemy Core on the session's connection: one statement per row
 # set, no unit-of-work flushes (the ORM objects of these rows were never read back).
@@ -248,14 +245,14 @@ class ConversationStore:
         *,
         clock: Callable[[], datetime] = utcnow,
         followups: Sequence[FollowUpRule] | None = None,
-        after_turn: AfterTurn | None = None,
+        staff: StaffNotifications | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         #: Follow-up sequences queued with a decision (None: flows/followups.yaml; () for none).
         self._followups = load_followups() if followups is None else tuple(followups)
-        #: Called in the turn's transaction after its evidence (staff notifications in Slack).
-        self.after_turn = after_turn
+        #: Told of each turn in its transaction, after its evidence (staff cards in Slack).
+        self._staff = staff
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -371,10 +368,9 @@ class ConversationStore:
             appended = await audit.append_many(
                 session, client.id, events, at=now, client=client, client_values=client_values
             )
-            if self.after_turn is not None:
-                await self.after_turn(
-                    session, client=client.orm(session), turn=turn, event=event, ref=ref, now=now
-                )
+            if self._staff is not None:
+                decided = TurnDecided(client.orm(session), turn, event, ref, now)
+                await self._staff.turn_decided(session, decided)
             facts = json.dumps(facts_to_dict(recipient))
             version = await self._save_state(conn, conversation, turn.state, facts, now)
         return HandleResult(

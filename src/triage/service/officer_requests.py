@@ -15,8 +15,8 @@ decline, ask the client) and, in one transaction with the client row locked:
   settles), an "officer_decision" audit event, the client's neutral message in their language
   (queued; the gate judges it at send time), and the client's held messages queued again;
 - or, for "ask the client", queues the officer's question (gated like any message);
-- then calls `on_effect` inside the same transaction, so the staff notifications (card update,
-  lead card) commit with the decision or not at all.
+- then hands an `OfficerDecided` event to the staff notifications in the same transaction,
+  so the card update and the lead card commit with the decision or not at all.
 
 What an officer may decide (the outcomes, rules, four-eyes, the reason required) is
 `triage.domain.officer`; what a decision changes in the conversation is
@@ -32,7 +32,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import delete, update
 from sqlmodel import col, select
@@ -52,6 +52,7 @@ from triage.domain.officer import (
 )
 from triage.flows.engine import ConversationState, Engine
 from triage.outbox.rows import OutboundRequest, enqueue_in, release_held_in
+from triage.service.events import StaffNotifications
 from triage.store import audit
 from triage.store.db import SessionFactory, insert_ignoring_conflicts, write_transaction
 from triage.store.models import (
@@ -106,7 +107,7 @@ class OfficerRequest:
 
 
 @dataclass(frozen=True)
-class OfficerEffect:
+class OfficerDecided:
     """What a request changed, for the staff notifications written in the same transaction."""
 
     resolution: Resolution
@@ -116,6 +117,8 @@ class OfficerEffect:
     state: ConversationState
     #: The inquiry's outcome after the change.
     outcome: str | None
+    #: When the request was carried out (the transaction's time).
+    at: datetime
     #: The officers who approved or decided, first one first.
     approvals: tuple[Approval, ...] = ()
     decision_id: int | None = None
@@ -133,16 +136,6 @@ class OfficerResult:
     detail: str
     outcome: str | None = None
     approvals: tuple[Approval, ...] = field(default_factory=tuple)
-
-
-class OfficerHook(Protocol):
-    """Called inside the resolving transaction with what changed (staff notifications)."""
-
-    async def __call__(
-        self, session: AsyncSession, *, effect: OfficerEffect, now: datetime
-    ) -> None:
-        """React to one officer's request."""
-        ...
 
 
 def digest(key: str) -> str:
@@ -195,14 +188,15 @@ class Escalations:
         officers: Collection[str],
         four_eyes: bool = False,
         clock: Callable[[], datetime] = utcnow,
-        on_effect: OfficerHook | None = None,
+        staff: StaffNotifications | None = None,
     ) -> None:
         self._sessions = sessions
         self._engine = engine
         self._officers = frozenset(officers)
         self._four_eyes = four_eyes
         self._clock = clock
-        self.on_effect = on_effect
+        #: Told of each request carried out, in its transaction (staff cards in Slack).
+        self._staff = staff
 
     @property
     def four_eyes(self) -> bool:
@@ -439,12 +433,13 @@ class Escalations:
             "key": request.key,
         }
         await audit.append(session, request.client_id, "officer_approval", payload, at=now)
-        effect = OfficerEffect(
-            Resolution.AWAITING_SECOND,
-            request,
-            client,
-            state,
-            Outcome.ESCALATE.value,
+        effect = OfficerDecided(
+            resolution=Resolution.AWAITING_SECOND,
+            request=request,
+            client=client,
+            state=state,
+            outcome=Outcome.ESCALATE.value,
+            at=now,
             approvals=(mine,),
         )
         await self._notify(session, effect, now)
@@ -486,12 +481,13 @@ class Escalations:
             "key": request.key,
         }
         await audit.append(session, request.client_id, "officer_question", payload, at=now)
-        effect = OfficerEffect(
-            Resolution.ASKED,
-            request,
-            client,
-            state,
-            Outcome.ESCALATE.value,
+        effect = OfficerDecided(
+            resolution=Resolution.ASKED,
+            request=request,
+            client=client,
+            state=state,
+            outcome=Outcome.ESCALATE.value,
+            at=now,
             approvals=(mine,),
             outbox_ids=(queued.outbox_id,),
         )
@@ -596,12 +592,13 @@ class Escalations:
             by=f"officer:{final.officer_id}",
             reason=final.reason,
         )
-        effect = OfficerEffect(
-            Resolution.DECIDED,
-            request,
-            client,
-            state,
-            outcome.value,
+        effect = OfficerDecided(
+            resolution=Resolution.DECIDED,
+            request=request,
+            client=client,
+            state=state,
+            outcome=outcome.value,
+            at=now,
             approvals=approvals,
             decision_id=decision.id,
             outbox_ids=(queued.outbox_id,),
@@ -650,9 +647,9 @@ class Escalations:
         if result.rowcount != 1:
             raise RuntimeError(f"conversation {conversation.id} changed while locked")
 
-    async def _notify(self, session: AsyncSession, effect: OfficerEffect, now: datetime) -> None:
-        if self.on_effect is not None:
-            await self.on_effect(session, effect=effect, now=now)
+    async def _notify(self, session: AsyncSession, effect: OfficerDecided, now: datetime) -> None:
+        if self._staff is not None:
+            await self._staff.officer_decided(session, effect)
 
     @staticmethod
     def _context(request: OfficerRequest) -> dict[str, Any]:
