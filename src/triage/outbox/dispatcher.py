@@ -599,29 +599,9 @@ class Dispatcher:
             # sending kills the worker (a poison message) still runs out of attempts.
             row.attempts += 1
             base = self._payload(row)
-            if row.attempts > self._config.max_attempts:
-                reason = (
-                    f"judged {row.attempts - 1} times without a result: the workers holding "
-                    "it stopped before finishing"
-                )
-                self._release(row, OutboxStatus.DEAD)
-                row.last_error = reason
-                session.add(row)
-                dead = {**base, "attempts": row.attempts, "reason": reason}
-                await audit.append(
-                    session, row.client_id, "outbound_dead", dead, at=now, client=client
-                )
-                log.warning("outbox row %s dead: %s", row.id, reason)
-                return Stop.DEAD
-            cancel = await self._cancel_reason(session, row)
-            if cancel:
-                self._release(row, OutboxStatus.CANCELLED)
-                session.add(row)
-                event = {**base, "reason": cancel}
-                await audit.append(
-                    session, row.client_id, "outbound_cancelled", event, at=now, client=client
-                )
-                return Stop.CANCELLED
+            stopped = await self._stop_before_gate(session, client, row, base, now)
+            if stopped is not None:
+                return stopped
             gated = row.channel not in STAFF_CHANNELS
             result = (
                 self._verdict(row, client=client, raw_facts=raw_facts, now=now)
@@ -663,6 +643,41 @@ class Dispatcher:
                 dedupe_key=row.dedupe_key,
                 attempt=row.attempts,
             )
+
+    async def _stop_before_gate(
+        self,
+        session: AsyncSession,
+        client: Client,
+        row: Outbox,
+        base: dict[str, Any],
+        now: datetime,
+    ) -> Stop | None:
+        """Dead (judged too often without a result) or cancelled (made moot by a sales reply)
+        before the gate is asked, with its audit event; None when the gate is to judge it."""
+        if row.attempts > self._config.max_attempts:
+            reason = (
+                f"judged {row.attempts - 1} times without a result: the workers holding "
+                "it stopped before finishing"
+            )
+            self._release(row, OutboxStatus.DEAD)
+            row.last_error = reason
+            session.add(row)
+            dead = {**base, "attempts": row.attempts, "reason": reason}
+            await audit.append(
+                session, row.client_id, "outbound_dead", dead, at=now, client=client
+            )
+            log.warning("outbox row %s dead: %s", row.id, reason)
+            return Stop.DEAD
+        cancel = await self._cancel_reason(session, row)
+        if cancel:
+            self._release(row, OutboxStatus.CANCELLED)
+            session.add(row)
+            event = {**base, "reason": cancel}
+            await audit.append(
+                session, row.client_id, "outbound_cancelled", event, at=now, client=client
+            )
+            return Stop.CANCELLED
+        return None
 
     def _payload(self, row: Outbox) -> dict[str, Any]:
         return {

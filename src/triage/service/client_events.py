@@ -43,6 +43,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from triage.domain.codes import Sender
 from triage.domain.facts import facts_to_dict
+from triage.domain.gate import RecipientFacts
 from triage.flows.engine import (
     ClientEvent,
     ConversationState,
@@ -315,50 +316,17 @@ class ConversationStore:
 
             text = event.text or event.button or ""
             platform_at = event.at if event.at.tzinfo else event.at.replace(tzinfo=UTC)
+            message = {"text": text, "platform_at": platform_at, "update_key": ref}
             message_id = (
                 await conn.execute(
                     _statements(conn).message,
-                    {
-                        "client_id": client.id,
-                        "direction": "in",
-                        "text": text,
-                        "platform_at": platform_at,
-                        "update_key": ref,
-                        "created_at": now,
-                    },
+                    {"client_id": client.id, "direction": "in", "created_at": now, **message},
                 )
             ).scalar_one()
             decisions = await self._record_decisions(conn, client.id, turn, now)
-            context = {"update": ref}
-            rows = [
-                OutboxRow(
-                    dedupe_key=f"{ref}:{i}",
-                    client_id=client.id,
-                    channel=channel,
-                    kind=intent.kind.value,
-                    sender=Sender.BOT.value,
-                    text=intent.text,
-                    due_at=now,
-                    created_at=now,
-                    buttons=intent.buttons,
-                    reply=True,
-                    slot=intent.slot,
-                    context=context,
-                )
-                for i, intent in enumerate(turn.outbound)
-            ]
             recipient = engine.recipient_facts(turn.state)
-            rows += await followups_after_turn(
-                session,
-                client_id=client.id,
-                channel=channel,
-                decided=[(de.inquiry, de.decision.outcome) for de in turn.decisions],
-                facts=replace(recipient, restricted=True) if client.restricted_at else recipient,
-                language=turn.state.language or client.language,
-                profile=engine.profile,
-                rules=self._followups,
-                now=now,
-                context=context,
+            rows = await self._turn_rows(
+                session, client, channel, turn, engine, recipient, ref=ref, now=now
             )
             outbox = await queue(conn, rows)
 
@@ -381,6 +349,52 @@ class ConversationStore:
             audit_event_ids=tuple(r.id for r in appended),
             decision_ids=tuple(d.id for d in decisions),
         )
+
+    async def _turn_rows(
+        self,
+        session: AsyncSession,
+        client: ClientRow,
+        channel: str,
+        turn: TurnResult,
+        engine: Engine,
+        recipient: RecipientFacts,
+        *,
+        ref: str,
+        now: datetime,
+    ) -> list[OutboxRow]:
+        """The turn's outbox rows: the bot's messages, then the follow-ups its decisions call
+        for (judged by the gate with the facts after the turn before they are queued)."""
+        context = {"update": ref}
+        rows = [
+            OutboxRow(
+                dedupe_key=f"{ref}:{i}",
+                client_id=client.id,
+                channel=channel,
+                kind=intent.kind.value,
+                sender=Sender.BOT.value,
+                text=intent.text,
+                due_at=now,
+                created_at=now,
+                buttons=intent.buttons,
+                reply=True,
+                slot=intent.slot,
+                context=context,
+            )
+            for i, intent in enumerate(turn.outbound)
+        ]
+        rows += await followups_after_turn(
+            session,
+            client_id=client.id,
+            channel=channel,
+            decided=[(de.inquiry, de.decision.outcome) for de in turn.decisions],
+            facts=replace(recipient, restricted=True) if client.restricted_at else recipient,
+            language=turn.state.language or client.language,
+            profile=engine.profile,
+            rules=self._followups,
+            now=now,
+            context=context,
+        )
+        return rows
 
     async def seed_crm(
         self, *, channel: str, external_id: str, crm: Sequence[Mapping[str, Any]]

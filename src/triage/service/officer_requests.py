@@ -46,11 +46,13 @@ from triage.domain.officer import (
     FirstApproval,
     FourEyes,
     OfficerAction,
+    OfficerDecision,
     decision_of,
     four_eyes,
     text_problem,
 )
 from triage.flows.engine import ConversationState, Engine
+from triage.flows.engine import Inquiry as StateInquiry
 from triage.outbox.rows import OutboundRequest, enqueue_in, release_held_in
 from triage.service.events import StaffNotifications
 from triage.store import audit
@@ -512,43 +514,12 @@ class Escalations:
     ) -> OfficerResult:
         decided = decision_of(request.action, approvals)
         outcome, zone, final = decided.outcome, decided.zone, decided.final
-        rules, reasons = list(decided.rules), list(decided.reasons)
         inquiry = state.inquiries[request.inquiry]
         applied = self._engine.apply_officer_decision(state, request.inquiry, decided)
         previous = applied.previous.value if applied.previous else None
-
-        row = (
-            await session.exec(
-                select(Inquiry).where(
-                    Inquiry.client_id == request.client_id, Inquiry.position == request.inquiry
-                )
-            )
-        ).one_or_none()
-        if row is None:
-            row = Inquiry(client_id=request.client_id, position=request.inquiry, opened_at=now)
-        row.service = row.service or inquiry.service
-        row.outcome = outcome.value
-        row.updated_at = now
-        session.add(row)
-        await session.flush()
-        assert row.id is not None
-        decision = Decision(
-            inquiry_id=row.id,
-            client_id=request.client_id,
-            outcome=outcome.value,
-            previous=previous,
-            rules=json.dumps(rules),
-            ruleset=inquiry.ruleset or "",
-            reasons=json.dumps(reasons, ensure_ascii=False),
-            decider="officer",
-            officer_id=final.officer_id,
-            reason=final.reason,
-            country=inquiry.country,
-            at=now,
+        row, decision = await self._record_decision(
+            session, request, inquiry, decided, previous=previous, now=now
         )
-        session.add(decision)
-        await session.flush()
-
         await self._save_state(session, conversation, state, applied.facts, now)
 
         payload: dict[str, Any] = {
@@ -558,7 +529,7 @@ class Escalations:
             "action": request.action.value,
             "outcome": outcome.value,
             "previous": previous,
-            "rules": rules,
+            "rules": list(decided.rules),
             "decider": "officer",
             "officer_id": final.officer_id,
             "team_id": final.team_id,
@@ -573,24 +544,19 @@ class Escalations:
         }
         await audit.append(session, request.client_id, "officer_decision", payload, at=now)
 
-        queued = await enqueue_in(
-            session,
-            OutboundRequest(
-                client_id=request.client_id,
-                text=applied.message.text,
-                kind=applied.message.kind.value,
-                sender=Sender.COMPLIANCE.value,
-                dedupe_key=f"officer:{digest(request.key)}:outcome",
-                context=self._context(request),
-            ),
-            now=now,
+        # The client is told (the gate judges it at send time); held messages are judged again.
+        message = OutboundRequest(
+            client_id=request.client_id,
+            text=applied.message.text,
+            kind=applied.message.kind.value,
+            sender=Sender.COMPLIANCE.value,
+            dedupe_key=f"officer:{digest(request.key)}:outcome",
+            context=self._context(request),
         )
+        queued = await enqueue_in(session, message, now=now)
+        by = f"officer:{final.officer_id}"
         released = await release_held_in(
-            session,
-            request.client_id,
-            now=now,
-            by=f"officer:{final.officer_id}",
-            reason=final.reason,
+            session, request.client_id, now=now, by=by, reason=final.reason
         )
         effect = OfficerDecided(
             resolution=Resolution.DECIDED,
@@ -605,22 +571,59 @@ class Escalations:
             released=tuple(released),
         )
         await self._notify(session, effect, now)
-        log.info(
-            "officer decision",
-            extra={
-                "client_id": request.client_id,
-                "inquiry": request.inquiry,
-                "outcome": outcome.value,
-                "officer": final.officer_id,
-                "decision_id": decision.id,
-            },
-        )
+        extra = {"client_id": request.client_id, "inquiry": request.inquiry}
+        extra |= {"outcome": outcome.value, "officer": final.officer_id}
+        log.info("officer decision", extra={**extra, "decision_id": decision.id})
         return OfficerResult(
             Resolution.DECIDED,
             f"Decided: {outcome.value}.",
             outcome=outcome.value,
             approvals=approvals,
         )
+
+    @staticmethod
+    async def _record_decision(
+        session: AsyncSession,
+        request: OfficerRequest,
+        inquiry: StateInquiry,
+        decided: OfficerDecision,
+        *,
+        previous: str | None,
+        now: datetime,
+    ) -> tuple[Inquiry, Decision]:
+        """The inquiry row's new outcome and the officer's `Decision` row (both flushed)."""
+        row = (
+            await session.exec(
+                select(Inquiry).where(
+                    Inquiry.client_id == request.client_id, Inquiry.position == request.inquiry
+                )
+            )
+        ).one_or_none()
+        if row is None:
+            row = Inquiry(client_id=request.client_id, position=request.inquiry, opened_at=now)
+        row.service = row.service or inquiry.service
+        row.outcome = decided.outcome.value
+        row.updated_at = now
+        session.add(row)
+        await session.flush()
+        assert row.id is not None
+        decision = Decision(
+            inquiry_id=row.id,
+            client_id=request.client_id,
+            outcome=decided.outcome.value,
+            previous=previous,
+            rules=json.dumps(list(decided.rules)),
+            ruleset=inquiry.ruleset or "",
+            reasons=json.dumps(list(decided.reasons), ensure_ascii=False),
+            decider="officer",
+            officer_id=decided.final.officer_id,
+            reason=decided.final.reason,
+            country=inquiry.country,
+            at=now,
+        )
+        session.add(decision)
+        await session.flush()
+        return row, decision
 
     @staticmethod
     async def _save_state(
