@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from sqlalchemy import text
@@ -28,6 +28,12 @@ from triage.flows.spec import FlowSpec
 from triage.geodata import load_gazetteer
 from triage.observability import Metrics
 from triage.settings import Settings
+
+if TYPE_CHECKING:  # imported where used: `triage check` and the CLI start without them
+    from triage.channels.slack import SlackChannel
+    from triage.channels.telegram import InboundEvent, TelegramPoller, TelegramSender
+    from triage.outbox.dispatcher import DispatcherConfig
+    from triage.outbox.senders import ChannelSender
 
 log = logging.getLogger("triage.app")
 
@@ -62,7 +68,7 @@ class TriageApp:
         engine: Engine | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], datetime] | None = None,
-        dispatcher_config: Any = None,
+        dispatcher_config: DispatcherConfig | None = None,
     ) -> None:
         from triage.channels.telegram import build_bot, build_dispatcher
         from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
@@ -89,7 +95,7 @@ class TriageApp:
         )
         self.bot = build_bot(settings.telegram_token, settings.telegram_api_base)
         self.telegram = build_dispatcher(self._on_telegram_event)
-        senders: dict[str, Any] = {"telegram": self._telegram_sender()}
+        senders: dict[str, ChannelSender] = {"telegram": self._telegram_sender()}
         if self.slack is not None:
             senders["slack"] = self.slack.sender
         self.dispatcher = Dispatcher(
@@ -111,19 +117,19 @@ class TriageApp:
             self.dispatcher, interval_seconds=settings.outbox_interval_seconds
         )
         self.state = RunState(started_at=datetime.now(UTC))
-        self._poller: Any = None
+        self._poller: TelegramPoller | None = None
         self._poll_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
     # --- parts ----------------------------------------------------------------------------
 
-    def _telegram_sender(self) -> Any:
+    def _telegram_sender(self) -> TelegramSender:
         from triage.channels.telegram import TelegramSender
 
         return TelegramSender(self.bot)
 
-    def _build_slack(self) -> Any:
+    def _build_slack(self) -> SlackChannel | None:
         if not self.settings.slack_enabled:
             return None
         from triage.channels.slack import SlackChannel
@@ -139,7 +145,7 @@ class TriageApp:
             on_queued=self.kick_outbox,
         )
 
-    async def _on_telegram_event(self, inbound: Any) -> None:
+    async def _on_telegram_event(self, inbound: InboundEvent) -> None:
         """Store one Telegram event (exactly once), then let the outbox send the replies."""
         result = await self.store.handle(
             source="telegram",

@@ -571,7 +571,7 @@ class Escalations:
             released=tuple(released),
         )
         await self._notify(session, effect, now)
-        extra = {"client_id": request.client_id, "inquiry": request.inquiry}
+        extra: dict[str, object] = {"client_id": request.client_id, "inquiry": request.inquiry}
         extra |= {"outcome": outcome.value, "officer": final.officer_id}
         log.info("officer decision", extra={**extra, "decision_id": decision.id})
         return OfficerResult(
