@@ -21,13 +21,12 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from sqlalchemy import text
 
-from triage.config import load_flow, load_profile
 from triage.domain.profile import CompanyProfile
 from triage.flows.engine import Engine
 from triage.flows.spec import FlowSpec
 from triage.geodata import load_gazetteer
 from triage.observability import Metrics
-from triage.settings import Settings
+from triage.settings import Settings, load_flow, load_profile
 
 if TYPE_CHECKING:  # imported where used: `triage check` and the CLI start without them
     from triage.channels.slack import SlackChannel

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from triage.cli.store import audit_app, db_app, evidence_app, retention_app
-from triage.config import ConfigError
+from triage.settings import ConfigError
 
 app = typer.Typer(help="Reverse-solicitation triage bot (MiCA Art. 61).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -94,8 +94,7 @@ def chat(
 ) -> None:
     """Talk to the real bot as a Telegram client; act as sales or a compliance officer."""
     from triage.cli.chat import run_chat
-    from triage.config import load_profile
-    from triage.settings import DEFAULT_PROFILE
+    from triage.settings import DEFAULT_PROFILE, load_profile
 
     try:
         profile = load_profile(DEFAULT_PROFILE)

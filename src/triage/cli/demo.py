@@ -26,7 +26,6 @@ from rich.table import Table
 from sqlmodel import col, select
 
 from triage.app import TriageApp, build_engine
-from triage.config import read_yaml
 from triage.domain.profile import CompanyProfile, parse_profile
 from triage.observability import configure_logging
 from triage.outbox.dispatcher import DispatcherConfig
@@ -42,7 +41,7 @@ from triage.sandbox.slack_signing import (
     view_submission_payload,
 )
 from triage.sandbox.telegram import TelegramSandbox
-from triage.settings import Settings
+from triage.settings import Settings, read_yaml
 from triage.store.models import (
     UNFINISHED_STATUSES,
     AuditEvent,

@@ -11,11 +11,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from triage.config import ConfigError, read_yaml
 from triage.domain.codes import MessageKind, Sender, Verdict
 from triage.domain.gate import GateResult, OutboundMessage, RecipientFacts, judge
 from triage.domain.profile import CompanyProfile, ProfileError, parse_profile
 from triage.flows.engine import ClientEvent, ConversationState, Engine, OutboundIntent, TurnResult
+from triage.settings import ConfigError, read_yaml
 
 SLOTS_ASKED_MAX = 20
 _OFFSET = re.compile(r"^\+(\d+(?:\.\d+)?)([dhm])$")

@@ -20,12 +20,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from triage.config import DEFAULT_FLOWS_DIR, ConfigError, read_yaml
 from triage.domain.codes import MessageKind, Outcome, Sender, Verdict
 from triage.domain.gate import OutboundMessage, RecipientFacts, judge
 from triage.domain.profile import CompanyProfile
 from triage.outbox.row import OutboxRow
 from triage.outbox.rows import CANCEL_CONDITIONS
+from triage.settings import DEFAULT_FLOWS_DIR, ConfigError, read_yaml
 from triage.store.models import Outbox
 
 DEFAULT_FOLLOWUPS = DEFAULT_FLOWS_DIR / "followups.yaml"
