@@ -321,6 +321,29 @@ class SlackInbound:
 
     # --- case buttons ---------------------------------------------------------------------------
 
+    async def _matching_case(
+        self, action: dict[str, Any], *, channel: str, message_ts: str
+    ) -> tuple[OfficerAction, tuple[int, int, int]] | None:
+        """The button's action and case (thread, client, inquiry), if the button is one of ours
+        and sits on that case's card; None for anything else."""
+        try:
+            officer_action = OfficerAction(str(action["action_id"]).removeprefix(ACTION_PREFIX))
+        except ValueError:
+            return None
+        case = _parse_case(str(action.get("value") or ""))
+        if case is None:
+            return None
+        async with self._sessions() as session:
+            thread = await session.get(SlackThread, case[0])
+        if (
+            thread is None
+            or thread.kind != "case"
+            or (thread.client_id, thread.inquiry) != case[1:]
+            or (thread.channel, thread.ts) != (channel, message_ts)
+        ):
+            return None
+        return officer_action, case
+
     async def on_case_button(self, body: dict[str, Any], client: AsyncWebClient) -> None:
         """Check the button, the person and the case, then open the modal for a reason."""
         action = body["actions"][0]
@@ -330,23 +353,8 @@ class SlackInbound:
         container = body.get("container") or {}
         channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
         message_ts = str(container.get("message_ts") or "")
-        try:
-            officer_action = OfficerAction(str(action["action_id"]).removeprefix(ACTION_PREFIX))
-        except ValueError:
-            officer_action = None
-        case = _parse_case(str(action.get("value") or ""))
-        thread = None
-        if case is not None:
-            async with self._sessions() as session:
-                thread = await session.get(SlackThread, case[0])
-        if (
-            officer_action is None
-            or case is None
-            or thread is None
-            or thread.kind != "case"
-            or (thread.client_id, thread.inquiry) != case[1:]
-            or (thread.channel, thread.ts) != (channel, message_ts)
-        ):
+        matched = await self._matching_case(action, channel=channel, message_ts=message_ts)
+        if matched is None:
             self._refused(
                 "mismatched_case",
                 user_id=user_id,
@@ -362,7 +370,7 @@ class SlackInbound:
                 text="This button does not belong to this case; nothing done.",
             )
             return
-        assert case is not None and officer_action is not None
+        officer_action, case = matched
         _, client_id, inquiry = case
         if not self._escalations.is_officer(user_id):
             await self._escalations.refuse(
