@@ -34,11 +34,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from triage.domain.codes import Sender
@@ -57,101 +54,16 @@ from triage.service.events import StaffNotifications, TurnDecided
 from triage.store import audit
 from triage.store.db import SessionFactory, write_transaction
 from triage.store.models import (
-    Client,
-    Conversation,
-    Decision,
-    Inquiry,
-    Message,
-    ProcessedUpdate,
     utcnow,
 )
-
-# The turn writes through SQLAlchemy Core on the session's connection: one statement per row
-# set, no unit-of-work flushes (the ORM objects of these rows were never read back).
-_CLIENT = Client.__table__  # type: ignore[attr-defined]
-_CONVERSATION = Conversation.__table__  # type: ignore[attr-defined]
-_MESSAGE = Message.__table__  # type: ignore[attr-defined]
-_INQUIRY = Inquiry.__table__  # type: ignore[attr-defined]
-_DECISION = Decision.__table__  # type: ignore[attr-defined]
-_PROCESSED = ProcessedUpdate.__table__  # type: ignore[attr-defined]
-
-
-class _Statements:
-    """The turn's statements, built once per backend and run with parameters only.
-
-    Built per call, each statement would be constructed, coerced and hashed for the compiled
-    cache again on every turn; these objects are compiled once and then reused.
-    """
-
-    def __init__(self, dialect: str) -> None:
-        if dialect == "postgresql":
-            upsert: Any = pg_insert
-        elif dialect == "sqlite":
-            upsert = sqlite_insert
-        else:
-            raise ValueError(f"database {dialect!r} is not supported (use SQLite or PostgreSQL)")
-        # Create the client if new, and lock its row, in one statement: on PostgreSQL
-        # ON CONFLICT DO UPDATE locks the existing row (the update sets a column to its own
-        # value); SQLite's transaction holds the write lock already.
-        self.client = (
-            upsert(_CLIENT)
-            .on_conflict_do_update(
-                index_elements=["channel", "external_id"],
-                set_={"last_activity_at": _CLIENT.c.last_activity_at},
-            )
-            .returning(*_CLIENT.c)
-        )
-        self.claim = (
-            upsert(_PROCESSED)
-            .on_conflict_do_nothing(index_elements=["source", "key"])
-            .returning(_PROCESSED.c.id)
-        )
-        self.conversation = (
-            select(
-                _CONVERSATION.c.id,
-                _CONVERSATION.c.state,
-                _CONVERSATION.c.version,
-                _CONVERSATION.c.facts,
-            )
-            .where(_CONVERSATION.c.client_id == bindparam("client_id"))
-            .with_for_update()
-        )
-        self.new_conversation = insert(_CONVERSATION).returning(_CONVERSATION.c.id)
-        self.save_state = (
-            update(_CONVERSATION)
-            .where(
-                _CONVERSATION.c.id == bindparam("conversation_id"),
-                _CONVERSATION.c.version == bindparam("old_version"),
-            )
-            .values(
-                state=bindparam("state"),
-                facts=bindparam("facts"),
-                version=bindparam("version"),
-                updated_at=bindparam("updated_at"),
-            )
-        )
-        self.message = insert(_MESSAGE).returning(_MESSAGE.c.id)
-        inquiry = upsert(_INQUIRY)
-        self.inquiry = inquiry.on_conflict_do_update(
-            index_elements=["client_id", "position"],
-            set_={"outcome": inquiry.excluded.outcome, "updated_at": inquiry.excluded.updated_at},
-        ).returning(_INQUIRY.c.id)
-        self.decision = insert(_DECISION).returning(_DECISION.c.id)
-
-
-_STATEMENTS: dict[str, _Statements] = {}
-
-
-def _statements(conn: AsyncConnection) -> _Statements:
-    name = conn.dialect.name
-    found = _STATEMENTS.get(name)
-    if found is None:
-        found = _STATEMENTS[name] = _Statements(name)
-    return found
-
-
-class ConcurrentUpdateError(Exception):
-    """The conversation changed under us although it was locked: a bug, never retried silently."""
+from triage.store.turns import (
+    CLIENT_TABLE,
+    CONVERSATION_TABLE,
+    ClientRow,
+    ConcurrentUpdateError,
+    ConversationRow,
+    turn_statements,
+)
 
 
 @dataclass(frozen=True)
@@ -165,52 +77,6 @@ class HandleResult:
     outbox_ids: tuple[int, ...]
     audit_event_ids: tuple[int, ...]
     decision_ids: tuple[int, ...]
-
-
-@dataclass
-class ClientRow:
-    """The client row as the turn locked it (the columns of `Client`, without the ORM)."""
-
-    id: int
-    channel: str
-    external_id: str
-    language: str | None
-    created_at: datetime
-    last_activity_at: datetime
-    restricted_at: datetime | None
-    audit_seq: int
-    audit_head: str
-
-    def orm(self, session: AsyncSession) -> Client:
-        """The same row as a `Client` of the session, without reading it again."""
-        found = session.sync_session.identity_map.get(
-            session.sync_session.identity_key(Client, self.id)  # type: ignore[arg-type]
-        )
-        if isinstance(found, Client):
-            return found
-        client = Client(
-            id=self.id,
-            channel=self.channel,
-            external_id=self.external_id,
-            language=self.language,
-            created_at=self.created_at,
-            last_activity_at=self.last_activity_at,
-            restricted_at=self.restricted_at,
-            audit_seq=self.audit_seq,
-            audit_head=self.audit_head,
-        )
-        make_transient_to_detached(client)
-        session.add(client)
-        return client
-
-
-@dataclass(frozen=True)
-class _ConversationRow:
-    id: int
-    state: str
-    version: int
-    #: The recipient's facts as stored (JSON), None before the first turn.
-    facts: str | None
 
 
 @dataclass(frozen=True)
@@ -260,8 +126,8 @@ class ConversationStore:
     async def client_id(self, channel: str, external_id: str) -> int | None:
         """The client's id, or None for someone who never wrote."""
         async with self._sessions() as session:
-            stmt = select(_CLIENT.c.id).where(
-                _CLIENT.c.channel == channel, _CLIENT.c.external_id == external_id
+            stmt = select(CLIENT_TABLE.c.id).where(
+                CLIENT_TABLE.c.channel == channel, CLIENT_TABLE.c.external_id == external_id
             )
             conn = await session.connection()
             found: int | None = (await conn.execute(stmt)).scalar_one_or_none()
@@ -271,9 +137,11 @@ class ConversationStore:
         """The stored conversation state, or None for someone who never wrote."""
         async with self._sessions() as session:
             stmt = (
-                select(_CONVERSATION.c.state)
-                .join(_CLIENT, _CLIENT.c.id == _CONVERSATION.c.client_id)
-                .where(_CLIENT.c.channel == channel, _CLIENT.c.external_id == external_id)
+                select(CONVERSATION_TABLE.c.state)
+                .join(CLIENT_TABLE, CLIENT_TABLE.c.id == CONVERSATION_TABLE.c.client_id)
+                .where(
+                    CLIENT_TABLE.c.channel == channel, CLIENT_TABLE.c.external_id == external_id
+                )
             )
             conn = await session.connection()
             raw = (await conn.execute(stmt)).scalar_one_or_none()
@@ -319,7 +187,7 @@ class ConversationStore:
             message = {"text": text, "platform_at": platform_at, "update_key": ref}
             message_id = (
                 await conn.execute(
-                    _statements(conn).message,
+                    turn_statements(conn).message,
                     {"client_id": client.id, "direction": "in", "created_at": now, **message},
                 )
             ).scalar_one()
@@ -445,9 +313,13 @@ class ConversationStore:
                 conn = await session.connection()
                 found = (
                     await conn.execute(
-                        select(_CONVERSATION.c.id, _CONVERSATION.c.state, _CONVERSATION.c.version)
-                        .where(_CONVERSATION.c.facts.is_(None))
-                        .order_by(_CONVERSATION.c.id)
+                        select(
+                            CONVERSATION_TABLE.c.id,
+                            CONVERSATION_TABLE.c.state,
+                            CONVERSATION_TABLE.c.version,
+                        )
+                        .where(CONVERSATION_TABLE.c.facts.is_(None))
+                        .order_by(CONVERSATION_TABLE.c.id)
                         .limit(batch)
                     )
                 ).all()
@@ -455,11 +327,11 @@ class ConversationStore:
                     state = ConversationState.from_dict(json.loads(raw))
                     facts = json.dumps(facts_to_dict(engine.recipient_facts(state)))
                     await conn.execute(
-                        update(_CONVERSATION)
+                        update(CONVERSATION_TABLE)
                         .where(
-                            _CONVERSATION.c.id == conversation_id,
-                            _CONVERSATION.c.version == version,
-                            _CONVERSATION.c.facts.is_(None),
+                            CONVERSATION_TABLE.c.id == conversation_id,
+                            CONVERSATION_TABLE.c.version == version,
+                            CONVERSATION_TABLE.c.facts.is_(None),
                         )
                         .values(facts=facts)
                     )
@@ -487,25 +359,25 @@ class ConversationStore:
             "audit_seq": 0,
             "audit_head": "",
         }
-        row = (await conn.execute(_statements(conn).client, values)).one()
+        row = (await conn.execute(turn_statements(conn).client, values)).one()
         return ClientRow(**row._mapping)
 
     async def _claim(
         self, conn: AsyncConnection, source: str, key: str, client_id: int, now: datetime
     ) -> bool:
         params = {"source": source, "key": key, "client_id": client_id, "created_at": now}
-        found = await conn.execute(_statements(conn).claim, params)
+        found = await conn.execute(turn_statements(conn).claim, params)
         return found.scalar_one_or_none() is not None
 
     async def _lock_or_create_conversation(
         self, conn: AsyncConnection, client_id: int, now: datetime
-    ) -> _ConversationRow:
-        statements = _statements(conn)
+    ) -> ConversationRow:
+        statements = turn_statements(conn)
         found = (
             await conn.execute(statements.conversation, {"client_id": client_id})
         ).one_or_none()
         if found is not None:
-            return _ConversationRow(*found)
+            return ConversationRow(*found)
         # The client row is locked, so nobody else can be creating this conversation.
         state = json.dumps(ConversationState().to_dict())
         new_id = (
@@ -514,19 +386,19 @@ class ConversationStore:
                 {"client_id": client_id, "state": state, "version": 0, "updated_at": now},
             )
         ).scalar_one()
-        return _ConversationRow(new_id, state, 0, None)
+        return ConversationRow(new_id, state, 0, None)
 
     async def _save_state(
         self,
         conn: AsyncConnection,
-        conversation: _ConversationRow,
+        conversation: ConversationRow,
         state: ConversationState,
         facts: str | None,
         now: datetime,
     ) -> int:
         version = conversation.version + 1
         result = await conn.execute(
-            _statements(conn).save_state,
+            turn_statements(conn).save_state,
             {
                 "conversation_id": conversation.id,
                 "old_version": conversation.version,
@@ -547,7 +419,7 @@ class ConversationStore:
     ) -> list[_Recorded]:
         """Per decision: its inquiry row (created or its outcome moved), then the decision."""
         recorded: list[_Recorded] = []
-        statements = _statements(conn)
+        statements = turn_statements(conn)
         for de in turn.decisions:
             opened = (
                 turn.state.inquiries[de.inquiry]
