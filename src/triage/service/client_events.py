@@ -17,7 +17,7 @@ Per-client serialisation:
   Within one process the store's writers first queue on an asyncio.Lock per database
   (`write_transaction`), in order, instead of sleep-polling in SQLite's busy handler.
 
-The turn's rows are written with SQLAlchemy Core statements built once (`_Statements`): the
+The turn's rows are written with SQLAlchemy Core statements built once (`store.turns`): the
 outbox rows and the audit events with one multi-row INSERT each, the client row's activity and
 chain head with one UPDATE (`audit.append_many` with the row the turn locked).
 
