@@ -159,9 +159,8 @@ def generated_register(size: int = 1000, seed: int = 61) -> list[dict[str, Any]]
 
 def profiles() -> dict[str, Any]:
     """The example profile and the same with 1,000 generated register entries."""
-    from triage.config import read_yaml
     from triage.domain.profile import parse_profile
-    from triage.settings import DEFAULT_PROFILE
+    from triage.settings import DEFAULT_PROFILE, read_yaml
 
     doc = dict(read_yaml(Path(DEFAULT_PROFILE)))  # type: ignore[arg-type]
     visible = parse_profile(doc, source=str(DEFAULT_PROFILE))

@@ -338,8 +338,7 @@ def durability(url: str) -> str:
 def example_engine() -> Any:
     """The real engine: shipped flow, examples/company.yaml, the real gazetteer."""
     from triage.app import build_engine
-    from triage.config import load_profile
-    from triage.settings import DEFAULT_PROFILE
+    from triage.settings import DEFAULT_PROFILE, load_profile
 
     return build_engine(load_profile(DEFAULT_PROFILE))
 

@@ -82,7 +82,7 @@ async def capture_templates(cfg: Config, engine: Any) -> list[Template]:
     """Play each script through the real store and dispatcher; return the clients' rows."""
     from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
     from triage.outbox.testing import RecordingSender
-    from triage.store.conversations import ConversationStore
+    from triage.service.client_events import ConversationStore
     from triage.store.db import make_engine, make_sessionmaker, upgrade_async
 
     path = cfg.work_dir / f"templates-{uuid.uuid4().hex[:8]}.db"
@@ -107,7 +107,7 @@ async def capture_templates(cfg: Config, engine: Any) -> list[Template]:
         dispatcher = Dispatcher(
             sessions,
             senders={"telegram": RecordingSender()},
-            engine=engine,
+            profile=engine.profile,
             config=DispatcherConfig(rate_limit=False),
         )
         while (await dispatcher.drain_once()).claimed:

@@ -117,7 +117,7 @@ async def drain_rate(
             dispatcher = Dispatcher(
                 make_sessionmaker(db),
                 senders={"telegram": sender},
-                engine=engine,
+                profile=engine.profile,
                 config=DispatcherConfig(rate_limit=False),
             )
             total = DrainReport()
@@ -169,7 +169,7 @@ async def paced(cfg: Config, engine: Any) -> dict[str, Any]:
             dispatcher = Dispatcher(
                 make_sessionmaker(db),
                 senders={"telegram": sender},
-                engine=engine,
+                profile=engine.profile,
                 config=config,
                 clock=clock,
             )

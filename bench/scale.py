@@ -52,7 +52,7 @@ async def measure(
     from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
     from triage.outbox.rows import OutboundRequest, enqueue
     from triage.outbox.testing import RecordingSender
-    from triage.store.conversations import ConversationStore
+    from triage.service.client_events import ConversationStore
     from triage.store.db import make_engine, make_sessionmaker
     from triage.store.evidence import export_client
     from triage.store.models import Client
@@ -65,7 +65,7 @@ async def measure(
         dispatcher = Dispatcher(
             sessions,
             senders={"telegram": RecordingSender()},
-            engine=engine,
+            profile=engine.profile,
             config=DispatcherConfig(rate_limit=False),
         )
         new_turns: list[float] = []

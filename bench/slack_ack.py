@@ -70,8 +70,8 @@ async def run_on(cfg: Config, backend: str) -> dict[str, Any]:
     from triage.sandbox.slack import SlackChannel as SandboxChannel
     from triage.sandbox.slack import SlackSandbox, SlackUser
     from triage.sandbox.slack_signing import block_actions_payload, interaction_request
+    from triage.service.client_events import ConversationStore
     from triage.settings import Settings
-    from triage.store.conversations import ConversationStore
     from triage.store.db import make_engine, make_sessionmaker
 
     engine = example_engine()
@@ -99,11 +99,11 @@ async def run_on(cfg: Config, backend: str) -> dict[str, Any]:
             db = make_engine(url)
             sessions = make_sessionmaker(db)
             channel = SlackChannel(settings=settings, sessions=sessions, engine=engine)
-            store = ConversationStore(sessions, followups=(), after_turn=channel.after_turn)
+            store = ConversationStore(sessions, followups=(), staff=channel.staff)
             dispatcher = Dispatcher(
                 sessions,
                 senders={"telegram": RecordingSender(), "slack": channel.sender},
-                engine=engine,
+                profile=engine.profile,
                 config=DispatcherConfig(rate_limit=False),
             )
             cases = 5 if cfg.quick else 10

@@ -96,7 +96,7 @@ async def store_run(
     `sequential`: one client only, playing that many conversations one after the other (the
     latency of a turn with no queueing at all).
     """
-    from triage.store.conversations import ConversationStore
+    from triage.service.client_events import ConversationStore
     from triage.store.db import make_engine, make_sessionmaker
 
     kwargs = dict(engine_kwargs or {})

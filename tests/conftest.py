@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from triage.config import load_flow
 from triage.domain.profile import CompanyProfile, parse_profile
 from triage.domain.territory import Gazetteer
 from triage.flows.engine import Engine
 from triage.flows.spec import FlowSpec
 from triage.geodata import load_gazetteer
+from triage.settings import load_flow
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SCENARIOS = REPO.parent / "shared" / "scenarios"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from triage.check import run_checks
+from triage.cli.check import run_checks
 from triage.settings import Settings, SettingsError, load_settings
 
 REPO = Path(__file__).resolve().parents[1]

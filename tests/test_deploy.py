@@ -26,7 +26,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from triage import config as triage_config
+from triage import settings as triage_config
 from triage import settings as triage_settings
 from triage.cli import app as cli_app
 from triage.settings import Settings

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from triage.config import ConfigError, load_profile
 from triage.domain.codes import MarketingKind, ServiceCode
 from triage.domain.profile import ProfileError, parse_profile
+from triage.settings import ConfigError, load_profile
 
 from .conftest import EXAMPLE_PROFILE
 

@@ -16,18 +16,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from sqlalchemy import text
 
-from triage.config import load_flow, load_profile
 from triage.domain.profile import CompanyProfile
 from triage.flows.engine import Engine
 from triage.flows.spec import FlowSpec
 from triage.geodata import load_gazetteer
 from triage.observability import Metrics
-from triage.settings import Settings
+from triage.settings import Settings, load_flow, load_profile
+
+if TYPE_CHECKING:  # imported where used: `triage check` and the CLI start without them
+    from triage.channels.slack import SlackChannel
+    from triage.channels.telegram import InboundEvent, TelegramPoller, TelegramSender
+    from triage.outbox.dispatcher import DispatcherConfig
+    from triage.outbox.senders import ChannelSender
 
 log = logging.getLogger("triage.app")
 
@@ -62,12 +67,12 @@ class TriageApp:
         engine: Engine | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], datetime] | None = None,
-        dispatcher_config: Any = None,
+        dispatcher_config: DispatcherConfig | None = None,
     ) -> None:
         from triage.channels.telegram import build_bot, build_dispatcher
         from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
         from triage.outbox.scheduler import OutboxScheduler
-        from triage.store.conversations import ConversationStore
+        from triage.service.client_events import ConversationStore
         from triage.store.db import make_engine, make_sessionmaker
 
         self.settings = settings
@@ -84,27 +89,25 @@ class TriageApp:
             self.sessions,
             followups=load_followups(Path(settings.flows_dir) / "followups.yaml"),
             # Staff cards in Slack are outbox rows written in the turn's own transaction.
-            after_turn=self.slack.after_turn if self.slack is not None else None,
+            staff=self.slack.staff if self.slack is not None else None,
             **store_kwargs,
         )
         self.bot = build_bot(settings.telegram_token, settings.telegram_api_base)
         self.telegram = build_dispatcher(self._on_telegram_event)
-        senders: dict[str, Any] = {"telegram": self._telegram_sender()}
+        senders: dict[str, ChannelSender] = {"telegram": self._telegram_sender()}
         if self.slack is not None:
             senders["slack"] = self.slack.sender
         self.dispatcher = Dispatcher(
             self.sessions,
             senders=senders,
-            engine=self.engine,
+            profile=self.engine.profile,
             config=dispatcher_config
             or DispatcherConfig(lease_seconds=settings.outbox_lease_seconds),
             name=settings.worker_id or None,
             metrics=self.metrics,
             # A blocked sales reply gets a notice in its Slack thread, committed with the verdict.
-            on_verdict=self.slack.on_verdict if self.slack is not None else None,
+            verdicts=self.slack.staff if self.slack is not None else None,
         )
-        if self.slack is not None:
-            self.slack.on_queued = self.kick_outbox
         # Housekeeping apart from the outbox's own scheduler (which runs only the drain).
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -113,19 +116,19 @@ class TriageApp:
             self.dispatcher, interval_seconds=settings.outbox_interval_seconds
         )
         self.state = RunState(started_at=datetime.now(UTC))
-        self._poller: Any = None
+        self._poller: TelegramPoller | None = None
         self._poll_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
     # --- parts ----------------------------------------------------------------------------
 
-    def _telegram_sender(self) -> Any:
+    def _telegram_sender(self) -> TelegramSender:
         from triage.channels.telegram import TelegramSender
 
         return TelegramSender(self.bot)
 
-    def _build_slack(self) -> Any:
+    def _build_slack(self) -> SlackChannel | None:
         if not self.settings.slack_enabled:
             return None
         from triage.channels.slack import SlackChannel
@@ -137,9 +140,11 @@ class TriageApp:
             engine=self.engine,
             metrics=self.metrics,
             clock=self._clock or utcnow,
+            # Bound now, called later: the outbox scheduler is built after the channel.
+            on_queued=self.kick_outbox,
         )
 
-    async def _on_telegram_event(self, inbound: Any) -> None:
+    async def _on_telegram_event(self, inbound: InboundEvent) -> None:
         """Store one Telegram event (exactly once), then let the outbox send the replies."""
         result = await self.store.handle(
             source="telegram",
@@ -180,13 +185,13 @@ class TriageApp:
 
     async def outbox_status(self, outbox_id: int) -> str:
         """The status of one outbox row (and the gate's reason when it did not go out)."""
-        from triage.store.models import Outbox
+        from triage.store.models import Outbox, OutboxStatus
 
         async with self.sessions() as session:
             row = await session.get(Outbox, outbox_id)
         if row is None:
             return "unknown"
-        if row.status in ("blocked", "held") and row.verdict_reason:
+        if row.status in (OutboxStatus.BLOCKED, OutboxStatus.HELD) and row.verdict_reason:
             return f"{row.status} ({row.verdict_reason})"
         return row.status
 
@@ -248,6 +253,10 @@ class TriageApp:
         from triage.store.db import upgrade_async
 
         await upgrade_async(self.settings.database_url)
+        # Conversations saved before their facts were stored with them (migration 0006).
+        filled = await self.store.fill_missing_facts(self.engine)
+        if filled:
+            log.info("recipient facts filled in", extra={"conversations": filled})
         self._runner = web.AppRunner(self.web_app(), shutdown_timeout=2.0, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port)

@@ -39,8 +39,8 @@ from triage.sandbox.slack_signing import (
     interaction_request,
     view_submission_payload,
 )
+from triage.service.client_events import ConversationStore
 from triage.settings import Settings
-from triage.store.conversations import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.models import AuditEvent, Conversation, Outbox, SlackThread
 
@@ -271,19 +271,17 @@ async def make_rig(
         channel = SlackChannel(
             settings=settings, sessions=sessions, engine=engine, metrics=metrics, clock=clock.now
         )
-        store = ConversationStore(
-            sessions, clock=clock.now, followups=(), after_turn=channel.after_turn
-        )
+        store = ConversationStore(sessions, clock=clock.now, followups=(), staff=channel.staff)
         telegram = RecordingSender(clock)
         dispatcher = Dispatcher(
             sessions,
             senders={"telegram": telegram, "slack": channel.sender},
-            engine=engine,
+            profile=engine.profile,
             config=DispatcherConfig(rate_limit=False),
             clock=clock,
             name="test-worker",
             jitter=lambda: 1.0,
-            on_verdict=channel.on_verdict,
+            verdicts=channel.staff,
         )
         web_app = web.Application(client_max_size=MAX_BODY)
         channel.register(web_app)

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from triage.app import build_engine
-from triage.config import read_yaml
-from triage.simulate import run_file
+from triage.cli.simulate import run_file
+from triage.settings import read_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "corpus"

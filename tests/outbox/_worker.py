@@ -24,12 +24,12 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from triage.config import load_flow, load_profile
 from triage.flows.engine import Engine
 from triage.geodata import load_gazetteer
 from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
 from triage.outbox.scheduler import OutboxScheduler
 from triage.outbox.senders import Delivery, SentReceipt
+from triage.settings import load_flow, load_profile
 from triage.store.db import make_engine, make_sessionmaker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,7 +72,7 @@ async def main() -> None:
     dispatcher = Dispatcher(
         make_sessionmaker(db),
         senders={"telegram": SendLog(db, args.name, args.latency)},
-        engine=engine,
+        profile=engine.profile,
         config=DispatcherConfig(
             batch_size=25,
             lease_seconds=args.lease,

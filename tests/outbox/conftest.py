@@ -14,10 +14,12 @@ import pytest
 from sqlmodel import col, select
 
 from tests.store import conftest as store_fixtures
-from triage.flows.engine import ClientEvent, ConversationState, Engine
+from triage.domain.codes import Outcome, Zone
+from triage.domain.facts import facts_from_dict, facts_to_dict
+from triage.flows.engine import ClientEvent, ConversationState, Engine, recipient_facts
 from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
 from triage.outbox.testing import ManualClock, RecordingSender
-from triage.store.conversations import ConversationStore
+from triage.service.client_events import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.models import AuditEvent, Client, Conversation, Outbox
 
@@ -84,6 +86,7 @@ def make_dispatcher(
     senders: dict[str, Any],
     *,
     name: str = "worker-1",
+    verdicts: Any = None,
     **config: Any,
 ) -> Dispatcher:
     """A dispatcher on the manual clock with deterministic jitter (the upper bound)."""
@@ -91,11 +94,12 @@ def make_dispatcher(
     return Dispatcher(
         sessions,
         senders=senders,
-        engine=engine,
+        profile=engine.profile,
         config=DispatcherConfig(**settings),
         clock=clock,
         name=name,
         jitter=lambda: 1.0,
+        verdicts=verdicts,
     )
 
 
@@ -149,6 +153,9 @@ async def edit_state(
         state = ConversationState.from_dict(json.loads(conv.state))
         change(state)
         conv.state = json.dumps(state.to_dict())
+        # The facts the engine would store with it: the officer's zone, else the turn's.
+        zone = facts_from_dict(json.loads(conv.facts)).zone if conv.facts else Zone.UNKNOWN
+        conv.facts = json.dumps(facts_to_dict(recipient_facts(state, zone=zone)))
         conv.version += 1
         s.add(conv)
 
@@ -158,7 +165,9 @@ def officer_decides(outcome: str, zone: str) -> Callable[[ConversationState], No
 
     def change(state: ConversationState) -> None:
         state.zone_override = zone
-        state.inquiries = [replace(i, outcome=outcome, decider="officer") for i in state.inquiries]
+        state.inquiries = [
+            replace(i, outcome=Outcome(outcome), decider="officer") for i in state.inquiries
+        ]
 
     return change
 

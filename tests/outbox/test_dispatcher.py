@@ -26,7 +26,7 @@ from triage.outbox.dispatcher import Dispatcher
 from triage.outbox.rows import EnqueueError, OutboundRequest, enqueue
 from triage.outbox.senders import Delivery, SentReceipt
 from triage.outbox.testing import ManualClock, RecordingSender
-from triage.store.conversations import ConversationStore
+from triage.service.client_events import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.models import AuditEvent, Client, Conversation
 
@@ -290,7 +290,7 @@ async def test_unknown_or_unreadable_facts_fail_closed(
     await dispatcher.drain()
     async with sessions() as s, s.begin():
         conv = (await s.exec(select(Conversation).where(Conversation.client_id == broken))).one()
-        conv.state = "{not json"
+        conv.facts = "{not json"
         s.add(conv)
         client = await s.get(Client, erased)
         assert client is not None

@@ -16,7 +16,7 @@ from tests.store.test_turn_cost import statements
 from triage.flows.engine import Engine
 from triage.outbox.dispatcher import Dispatcher
 from triage.outbox.testing import ManualClock, RecordingSender
-from triage.store.conversations import ConversationStore
+from triage.service.client_events import ConversationStore
 
 
 async def test_a_drained_row_costs_few_statements(

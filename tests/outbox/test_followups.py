@@ -20,7 +20,6 @@ from tests.outbox.conftest import (
     officer_decides,
     rows,
 )
-from triage.config import ConfigError
 from triage.domain.codes import MessageKind, Outcome
 from triage.flows.engine import Engine
 from triage.outbox.dispatcher import Dispatcher
@@ -32,7 +31,8 @@ from triage.outbox.followups import (
 )
 from triage.outbox.rows import OutboundRequest, enqueue
 from triage.outbox.testing import ManualClock, RecordingSender
-from triage.store.conversations import ConversationStore
+from triage.service.client_events import ConversationStore
+from triage.settings import ConfigError
 from triage.store.db import SessionFactory
 from triage.store.models import Outbox
 

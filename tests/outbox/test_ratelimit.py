@@ -15,7 +15,7 @@ from triage.flows.engine import Engine
 from triage.outbox.ratelimit import RateLimiter, SendWindow, TokenBucket
 from triage.outbox.rows import OutboundRequest, enqueue
 from triage.outbox.testing import ManualClock, RecordingSender
-from triage.store.conversations import ConversationStore
+from triage.service.client_events import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.models import Client, Conversation
 
@@ -151,14 +151,18 @@ async def test_acquire_send_sleeps_until_the_send_keeps_the_limits() -> None:
 async def _clients_like(sessions: SessionFactory, template: int, n: int) -> list[int]:
     """n more clients in the template client's (handed-off, non-EU) state."""
     async with sessions() as s, s.begin():
-        state = (
-            await s.exec(select(Conversation.state).where(Conversation.client_id == template))
+        state, facts = (
+            await s.exec(
+                select(Conversation.state, Conversation.facts).where(
+                    Conversation.client_id == template
+                )
+            )
         ).one()
         made = [Client(channel="telegram", external_id=f"rl{i}") for i in range(n)]
         s.add_all(made)
         await s.flush()
         ids = [c.id for c in made if c.id is not None]
-        s.add_all(Conversation(client_id=i, state=state) for i in ids)
+        s.add_all(Conversation(client_id=i, state=state, facts=facts) for i in ids)
     return ids
 
 
@@ -250,11 +254,13 @@ async def test_dispatcher_limits_hold_at_the_moment_of_sending_with_a_slow_judge
     total = 80 + 20 * 2
     rng = random.Random(7)
 
-    async def slow_judge(_session: object, **_kw: object) -> None:
-        clock.advance(rng.choice((0.0, 0.0, 0.002, 0.03)))
+    class SlowJudge:
+        async def gate_verdict(self, _session: object, _verdict: object) -> None:
+            clock.advance(rng.choice((0.0, 0.0, 0.002, 0.03)))
 
-    dispatcher = make_dispatcher(sessions, engine, clock, {"telegram": sender}, rate_limit=True)
-    dispatcher.on_verdict = slow_judge
+    dispatcher = make_dispatcher(
+        sessions, engine, clock, {"telegram": sender}, verdicts=SlowJudge(), rate_limit=True
+    )
     for _ in range(1000):
         await dispatcher.drain()
         if sum(1 for s in sender.sent if "custody fees" in s.delivery.text) == total:

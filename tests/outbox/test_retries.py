@@ -13,7 +13,7 @@ from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
 from triage.outbox.rows import OutboundRequest, enqueue
 from triage.outbox.senders import Delivery, PermanentSendError, SentReceipt, TransientSendError
 from triage.outbox.testing import ManualClock, RecordingSender
-from triage.store.conversations import ConversationStore
+from triage.service.client_events import ConversationStore
 from triage.store.db import SessionFactory
 
 
@@ -111,8 +111,8 @@ async def test_transient_failures_back_off_exponentially_then_the_row_is_dead(
 async def test_jitter_spreads_retries_within_half_to_full_backoff(
     sessions: SessionFactory, engine: Engine, clock: ManualClock, sender: RecordingSender
 ) -> None:
-    low = Dispatcher(sessions, senders={}, engine=engine, jitter=lambda: 0.0)
-    high = Dispatcher(sessions, senders={}, engine=engine, jitter=lambda: 1.0)
+    low = Dispatcher(sessions, senders={}, profile=engine.profile, jitter=lambda: 0.0)
+    high = Dispatcher(sessions, senders={}, profile=engine.profile, jitter=lambda: 1.0)
     assert [low.backoff(n, None) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
     assert [high.backoff(n, None) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]
     assert high.backoff(20, None) == DispatcherConfig().backoff_max_seconds

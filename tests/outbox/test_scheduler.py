@@ -14,7 +14,7 @@ from triage.outbox.dispatcher import Dispatcher, DispatcherConfig, DrainReport
 from triage.outbox.scheduler import JOB_ID, OutboxScheduler
 from triage.outbox.senders import Delivery, SentReceipt
 from triage.outbox.testing import ManualClock, RecordingSender
-from triage.store.conversations import ConversationStore
+from triage.service.client_events import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.models import utcnow
 
@@ -41,7 +41,7 @@ async def test_the_job_drains_the_outbox_and_keeps_nothing_itself(
     dispatcher = Dispatcher(
         sessions,
         senders={"telegram": sender},
-        engine=engine,
+        profile=engine.profile,
         config=DispatcherConfig(rate_limit=False),
     )
     scheduler = OutboxScheduler(dispatcher, interval_seconds=0.05)
@@ -85,7 +85,7 @@ async def test_shutdown_waits_for_the_drain_in_progress(
     dispatcher = Dispatcher(
         sessions,
         senders={"telegram": sender},
-        engine=engine,
+        profile=engine.profile,
         config=DispatcherConfig(rate_limit=False, batch_size=1),
     )
     scheduler = OutboxScheduler(dispatcher, interval_seconds=0.05)
@@ -121,7 +121,7 @@ async def test_a_drain_requested_during_a_drain_runs_right_after_it(
             return DrainReport()
 
     sched = OutboxScheduler(
-        SlowDispatcher(sessions, senders={"telegram": RecordingSender()}, engine=engine),
+        SlowDispatcher(sessions, senders={"telegram": RecordingSender()}, profile=engine.profile),
         interval_seconds=3600,
     )
     sched.start()

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlmodel import col, select
 
 from tests.outbox.conftest import NON_EU
+from triage.domain.facts import facts_to_dict
 from triage.domain.territory import Gazetteer
 from triage.flows.engine import ClientEvent, ConversationState, Engine
 from triage.outbox.followups import followup_dedupe_key, load_followups
@@ -36,19 +37,21 @@ pytestmark = [
 ]
 
 
-def _handed_off_state(engine: Engine) -> str:
+def _handed_off_state(engine: Engine) -> tuple[str, str]:
+    """A handed-off non-EU client's state and recipient facts, as stored."""
     state = ConversationState(language="en")
     for line in NON_EU:
         kind = "start" if line.startswith("/start") else "message"
         engine.handle(state, ClientEvent(kind=kind, at=utcnow(), text=line))
     assert [i.outcome for i in state.inquiries] == ["HANDOFF_NON_EU"]
-    return json.dumps(state.to_dict())
+    facts = json.dumps(facts_to_dict(engine.recipient_facts(state)))
+    return json.dumps(state.to_dict()), facts
 
 
 async def _due_follow_ups(sessions: SessionFactory, engine: Engine) -> set[int]:
     """ROWS handed-off non-EU clients, each with its follow-up due now."""
     rule = load_followups()[0]
-    state = _handed_off_state(engine)
+    state, facts = _handed_off_state(engine)
     now = utcnow()
     async with sessions() as s, s.begin():
         await s.exec(
@@ -61,7 +64,7 @@ async def _due_follow_ups(sessions: SessionFactory, engine: Engine) -> set[int]:
         s.add_all(clients)
         await s.flush()
         ids = [c.id for c in clients if c.id is not None]
-        s.add_all(Conversation(client_id=cid, state=state) for cid in ids)
+        s.add_all(Conversation(client_id=cid, state=state, facts=facts) for cid in ids)
         follow_ups = [
             Outbox(
                 dedupe_key=followup_dedupe_key(rule.id, client_id=cid, inquiry=0),

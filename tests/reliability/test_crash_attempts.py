@@ -24,7 +24,7 @@ from tests.store.conftest import db_engine, db_url, sessions  # noqa: F401
 from triage.flows.engine import Engine
 from triage.outbox.dispatcher import DispatcherConfig
 from triage.outbox.testing import ManualClock, RecordingSender
-from triage.store.conversations import ConversationStore
+from triage.service.client_events import ConversationStore
 from triage.store.db import SessionFactory
 
 

@@ -96,7 +96,7 @@ def test_regression_b3_the_crash_loop_runs_triage_with_a_short_lease(
     built = dispatcher.Dispatcher(
         None,  # type: ignore[arg-type]
         senders={},
-        engine=None,  # type: ignore[arg-type]
+        profile=None,  # type: ignore[arg-type]
         config=dispatcher.DispatcherConfig(lease_seconds=60.0),
     )
     assert (built.config.lease_seconds, built.config.send_timeout_seconds) == (3.0, 2.0)

@@ -2,7 +2,7 @@
 
 The files hold conversations the visible set does not: other wording, places, languages and
 register entries, with expectations taken from DOMAIN.md as a compliance officer would decide.
-They run in process through the real engine and gate (`triage.simulate.run_file`), and one
+They run in process through the real engine and gate (`triage.cli.simulate.run_file`), and one
 file also through the `triage simulate` command.
 """
 
@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import yaml
 
+from triage.cli.simulate import run_file
 from triage.domain.profile import CompanyProfile
 from triage.domain.territory import Gazetteer
 from triage.flows.engine import Engine
 from triage.flows.spec import FlowSpec
-from triage.simulate import run_file
 
 HERE = Path(__file__).resolve().parent
 FILES = sorted(HERE.glob("*.yaml"))

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
 from triage.flows.engine import ClientEvent, Engine
-from triage.store.conversations import ConversationStore, HandleResult
+from triage.service.client_events import ConversationStore, HandleResult
 from triage.store.db import SessionFactory
 
 REPO = Path(__file__).resolve().parents[2]

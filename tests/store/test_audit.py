@@ -22,8 +22,8 @@ from sqlmodel import select
 
 from tests.store.support import EU_CLIENT, converse, run_cli
 from triage.flows.engine import Engine
+from triage.service.client_events import ConversationStore
 from triage.store import audit
-from triage.store.conversations import ConversationStore
 from triage.store.db import SessionFactory, write_transaction
 from triage.store.models import AuditEvent, Client, UTCDateTime
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from tests.store.support import EU_CLIENT, EXAMPLE_PROFILE, converse, run_cli
 from triage.cli import app
 from triage.flows.engine import Engine
-from triage.store.conversations import ConversationStore
+from triage.service.client_events import ConversationStore
 from triage.store.db import make_engine, make_sessionmaker
 
 

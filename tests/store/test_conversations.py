@@ -17,12 +17,14 @@ import pytest
 from sqlmodel import col, select
 
 from tests.store.support import EU_CLIENT, converse, event, row_counts
+from triage.domain.codes import IN_SCOPE
+from triage.domain.facts import facts_from_dict
 from triage.domain.profile import CompanyProfile
 from triage.domain.territory import Gazetteer
-from triage.flows.engine import Engine
+from triage.flows.engine import ConversationState, Engine
 from triage.flows.spec import FlowSpec
+from triage.service.client_events import ConversationStore, HandleResult
 from triage.store import audit
-from triage.store.conversations import ConversationStore, HandleResult
 from triage.store.db import SessionFactory, create_all, make_engine, make_sessionmaker
 from triage.store.models import AuditEvent, Client, Conversation, Message, Outbox
 
@@ -230,6 +232,33 @@ async def test_every_outbox_row_has_its_audit_event(
         # Written by the same transaction: the same transaction time.
         assert ev["created_at"] == row.created_at
     assert sum(len(r.outbox_ids) for r in results) == len(rows)
+
+
+async def test_each_turn_stores_the_recipient_facts_the_gate_reads(
+    sessions: SessionFactory, engine: Engine
+) -> None:
+    store = ConversationStore(sessions)
+    results = await converse(store, engine, external_id="5", texts=EU_CLIENT)
+    cid = results[0].client_id
+    async with sessions() as s:
+        conv = (await s.exec(select(Conversation).where(Conversation.client_id == cid))).one()
+    state = ConversationState.from_dict(json.loads(conv.state))
+    assert conv.facts is not None
+    stored = facts_from_dict(json.loads(conv.facts))
+    assert stored == engine.recipient_facts(state)
+    assert stored.zone in IN_SCOPE and stored.outcomes == tuple(i.outcome for i in state.inquiries)
+
+    # A conversation saved before facts were stored (migration 0006) gets them at start.
+    async with sessions() as s, s.begin():
+        conv.facts = None
+        s.add(conv)
+    assert await store.fill_missing_facts(engine) == 1
+    assert await store.fill_missing_facts(engine) == 0
+    async with sessions() as s:
+        refilled = (
+            await s.exec(select(Conversation.facts).where(Conversation.client_id == cid))
+        ).one()
+    assert refilled is not None and facts_from_dict(json.loads(refilled)) == stored
 
 
 async def test_a_failure_before_commit_leaves_no_outbox_row_and_no_evidence(

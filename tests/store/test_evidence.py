@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from tests.store.support import EU_CLIENT, NON_EU_CLIENT, converse, run_cli
 from triage.cli import app
 from triage.flows.engine import Engine
+from triage.service.client_events import ConversationStore
 from triage.store import audit
-from triage.store.conversations import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.evidence import export_client
 from triage.store.models import AuditEvent, Client, Decision, Inquiry, Outbox

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, inspect
 from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
-from triage.cli_store import db_app
+from triage.cli.store import db_app
 from triage.store.db import alembic_config, make_engine, upgrade_async
 
 #: Expression indexes: Alembic cannot compare them (SQLite's are not reflected at all,

@@ -12,8 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tests.store.support import converse
 from triage.flows.engine import Engine
+from triage.service.client_events import ConversationStore
 from triage.store import audit
-from triage.store.conversations import ConversationStore
 from triage.store.db import SessionFactory, read_snapshot
 from triage.store.models import AuditEvent, Client
 

@@ -26,8 +26,8 @@ from triage.domain.codes import MessageKind, Outcome, Sender, Verdict, Zone
 from triage.domain.gate import OutboundMessage, RecipientFacts, judge
 from triage.domain.profile import CompanyProfile
 from triage.flows.engine import Engine
+from triage.service.client_events import ConversationStore
 from triage.store import audit
-from triage.store.conversations import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.models import AuditEvent, Client, Outbox
 from triage.store.retention import (

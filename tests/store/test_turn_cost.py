@@ -23,8 +23,8 @@ from sqlmodel import col, select
 import triage.flows.engine as engine_module
 from tests.store.support import EU_CLIENT, NON_EU_CLIENT, converse
 from triage.flows.engine import ConversationState, Engine
+from triage.service.client_events import ConversationStore
 from triage.store import audit
-from triage.store.conversations import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.models import AuditEvent, Decision, Message, Outbox
 
@@ -165,7 +165,7 @@ def test_a_turn_classifies_each_text_once(
             state,
             engine_module.ClientEvent(kind=kind, at=AT, text=text, language="en"),  # type: ignore[arg-type]
         )
-        engine.recipient_zone(turn.state)  # what the follow-up gate asks after the turn
+        engine.recipient_facts(turn.state)  # what the turn stores for the gate
         repeated = {k: n for k, n in calls.items() if n > 1}
         assert not repeated, (i, text, repeated)
         state = turn.state

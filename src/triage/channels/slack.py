@@ -7,12 +7,12 @@ or over Socket Mode when an app token is set:
 
 - a message typed in a lead card's thread is queued for the client as a sales reply, exactly
   once per Slack event; the dispatcher's gate judges it at send time, and a blocked or held
-  reply gets a notice in the thread (`StaffCards.on_verdict`);
+  reply gets a notice in the thread (`StaffCards.gate_verdict`);
 - a case card's button opens a modal asking for a reason (or the question for the client), for
   compliance officers only: anyone else gets an ephemeral refusal and the attempt goes into the
   client's audit chain; a button whose case does not match the card it sits on is refused;
-- the modal's submission is carried out by `triage.store.officer.Escalations`, exactly once per
-  view submission.
+- the modal's submission is carried out by `triage.service.officer_requests.Escalations`,
+  exactly once per view submission.
 
 Bolt checks each HTTP request's signature and its 5-minute timestamp window (401 otherwise);
 refusals are logged and counted. The listeners run before the response
@@ -52,27 +52,25 @@ from triage.channels.slack_cards import (
 )
 from triage.channels.slack_staff import SOURCE, RelayResult, StaffCards, StaffPost
 from triage.domain.codes import Outcome
+from triage.domain.officer import OfficerAction
 from triage.flows.engine import Engine
 from triage.observability import Metrics
-from triage.outbox.dispatcher import VerdictListener
 from triage.outbox.senders import (
     Delivery,
     PermanentSendError,
     SentReceipt,
     TransientSendError,
 )
-from triage.settings import Settings
-from triage.store.conversations import AfterTurn
-from triage.store.db import SessionFactory, write_transaction
-from triage.store.models import SlackThread, utcnow
-from triage.store.officer import (
+from triage.service.officer_requests import (
     Escalations,
-    OfficerAction,
     OfficerRequest,
     OfficerResult,
     Resolution,
     load_state,
 )
+from triage.settings import Settings
+from triage.store.db import SessionFactory, write_transaction
+from triage.store.models import SlackThread, utcnow
 
 log = logging.getLogger("triage.slack")
 
@@ -278,11 +276,12 @@ class SlackInbound:
         self._escalations = escalations
         self._clock = clock
         self._metrics = metrics
-        self.on_queued = on_queued
+        self._on_queued = on_queued
 
-    def _queued(self) -> None:
-        if self.on_queued is not None:
-            self.on_queued()
+    def queued(self) -> None:
+        """Rows were queued: drain now rather than at the next tick."""
+        if self._on_queued is not None:
+            self._on_queued()
 
     def _refused(self, reason: str, **fields: Any) -> None:
         log.warning("slack request refused: %s", reason, extra={"reason": reason, **fields})
@@ -317,10 +316,33 @@ class SlackInbound:
                 extra={"client_id": result.client_id, "outbox_id": result.outbox_id, "key": key},
             )
         if result.status == "queued":
-            self._queued()
+            self.queued()
         return result
 
     # --- case buttons ---------------------------------------------------------------------------
+
+    async def _matching_case(
+        self, action: dict[str, Any], *, channel: str, message_ts: str
+    ) -> tuple[OfficerAction, tuple[int, int, int]] | None:
+        """The button's action and case (thread, client, inquiry), if the button is one of ours
+        and sits on that case's card; None for anything else."""
+        try:
+            officer_action = OfficerAction(str(action["action_id"]).removeprefix(ACTION_PREFIX))
+        except ValueError:
+            return None
+        case = _parse_case(str(action.get("value") or ""))
+        if case is None:
+            return None
+        async with self._sessions() as session:
+            thread = await session.get(SlackThread, case[0])
+        if (
+            thread is None
+            or thread.kind != "case"
+            or (thread.client_id, thread.inquiry) != case[1:]
+            or (thread.channel, thread.ts) != (channel, message_ts)
+        ):
+            return None
+        return officer_action, case
 
     async def on_case_button(self, body: dict[str, Any], client: AsyncWebClient) -> None:
         """Check the button, the person and the case, then open the modal for a reason."""
@@ -331,23 +353,8 @@ class SlackInbound:
         container = body.get("container") or {}
         channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
         message_ts = str(container.get("message_ts") or "")
-        try:
-            officer_action = OfficerAction(str(action["action_id"]).removeprefix(ACTION_PREFIX))
-        except ValueError:
-            officer_action = None
-        case = _parse_case(str(action.get("value") or ""))
-        thread = None
-        if case is not None:
-            async with self._sessions() as session:
-                thread = await session.get(SlackThread, case[0])
-        if (
-            officer_action is None
-            or case is None
-            or thread is None
-            or thread.kind != "case"
-            or (thread.client_id, thread.inquiry) != case[1:]
-            or (thread.channel, thread.ts) != (channel, message_ts)
-        ):
+        matched = await self._matching_case(action, channel=channel, message_ts=message_ts)
+        if matched is None:
             self._refused(
                 "mismatched_case",
                 user_id=user_id,
@@ -363,7 +370,7 @@ class SlackInbound:
                 text="This button does not belong to this case; nothing done.",
             )
             return
-        assert case is not None and officer_action is not None
+        officer_action, case = matched
         _, client_id, inquiry = case
         if not self._escalations.is_officer(user_id):
             await self._escalations.refuse(
@@ -389,7 +396,7 @@ class SlackInbound:
         async with self._sessions() as session:
             _, state = await load_state(session, client_id)
         if inquiry >= len(state.inquiries) or (
-            state.inquiries[inquiry].outcome != Outcome.ESCALATE.value
+            state.inquiries[inquiry].outcome is not Outcome.ESCALATE
         ):
             outcome = state.inquiries[inquiry].outcome if inquiry < len(state.inquiries) else None
             await post_ephemeral(
@@ -460,7 +467,7 @@ class SlackInbound:
         if result.resolution in (Resolution.DECIDED, Resolution.AWAITING_SECOND, Resolution.ASKED):
             if result.resolution is Resolution.DECIDED and self._metrics is not None:
                 self._metrics.decisions.labels(result.outcome or "", "officer").inc()
-            self._queued()
+            self.queued()
             return result, {}
         if result.resolution is Resolution.DUPLICATE:
             return result, {}
@@ -517,7 +524,7 @@ class SlackChannel:
     """Slack for the composition root: the sender, the Bolt app, the hooks and the SLA job.
 
     Wiring (see the module docstring): `sender` goes to the dispatcher as the "slack" sender,
-    `on_verdict` to the dispatcher, `after_turn` to the ConversationStore, `register(web_app)`
+    `staff` to the dispatcher and the ConversationStore, `register(web_app)`
     adds POST /slack/events, `start()`/`stop()` run Socket Mode when an app token is set, and
     `remind_overdue_cases` is the SLA job.
     """
@@ -550,7 +557,7 @@ class SlackChannel:
             officers=settings.compliance_user_ids,
             four_eyes=settings.four_eyes,
             clock=clock,
-            on_effect=self.cards.after_officer,
+            staff=self.cards,
         )
         self.sender = SlackSender(self.client, sessions, clock=clock, metrics=metrics)
         self.inbound = SlackInbound(
@@ -570,23 +577,10 @@ class SlackChannel:
         self._socket: AsyncSocketModeHandler | None = None
 
     @property
-    def on_queued(self) -> Callable[[], None] | None:
-        """Called after a request queued outbox rows (to drain now rather than at the tick)."""
-        return self.inbound.on_queued
-
-    @on_queued.setter
-    def on_queued(self, callback: Callable[[], None] | None) -> None:
-        self.inbound.on_queued = callback
-
-    @property
-    def after_turn(self) -> AfterTurn:
-        """The ConversationStore hook: staff cards and mirrored messages for each turn."""
-        return self.cards.after_turn
-
-    @property
-    def on_verdict(self) -> VerdictListener:
-        """The dispatcher's verdict listener: notices for blocked and held sales replies."""
-        return self.cards.on_verdict
+    def staff(self) -> StaffCards:
+        """The staff notifications: told of each turn and officer request (ConversationStore,
+        Escalations) and of each gate verdict (the dispatcher), in their transactions."""
+        return self.cards
 
     # --- HTTP mode ------------------------------------------------------------------------------
 
@@ -659,6 +653,5 @@ class SlackChannel:
         )
         if created:
             log.info("case reminders queued", extra={"count": created})
-            if self.on_queued is not None:
-                self.on_queued()
+            self.inbound.queued()
         return created

@@ -28,10 +28,10 @@ from triage.channels.slack_text import (
     fit,
     quote,
 )
-from triage.domain.codes import IN_SCOPE, Outcome, ServiceCode, zone_of_code
+from triage.domain.codes import IN_SCOPE, Outcome, ServiceCode, Verdict, zone_of_code
+from triage.domain.officer import APPROVALS, Approval, OfficerAction
 from triage.flows.engine import ConversationState
 from triage.store.models import Client
-from triage.store.officer import APPROVALS, Approval, OfficerAction
 
 Block = dict[str, Any]
 
@@ -480,8 +480,8 @@ def gate_notice(
     *, verdict: str, reason: str, allowed: str, reply: str, user_id: str
 ) -> SlackMessage:
     """Why a reply typed in the thread did not go to the client, and what would."""
-    icon = ":no_entry:" if verdict == "blocked" else ":pause_button:"
-    what = "Not sent" if verdict == "blocked" else "Held, not sent yet"
+    icon = ":no_entry:" if verdict == Verdict.BLOCKED else ":pause_button:"
+    what = "Not sent" if verdict == Verdict.BLOCKED else "Held, not sent yet"
     body = (
         f"{icon} *{what}* (reply by {officer(user_id)}): {fit(reason, 800)}\n"
         f"*What is allowed:* {allowed}\n{quote(reply, 1200)}"

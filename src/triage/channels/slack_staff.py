@@ -7,12 +7,14 @@ per inquiry in `slack_thread` (lead, case, decline); the row for the card is wri
 `slack_thread` row, and the Slack sender fills in the thread's ts once Slack has it.
 
 Writers, all inside the caller's transaction with the client row locked:
-- `StaffCards.after_turn`, the `ConversationStore` hook: the client's message mirrored into the
-  client's open threads; for each decision of the turn a lead card (sales), a case card
-  (compliance) or a decline notice (compliance), and edits of the cards it changes.
-- `StaffCards.after_officer`, the `Escalations` hook: the case card edited (waiting for a second
-  officer, or decided by whom and why), a note in the case thread, the lead card on approval.
-- `StaffCards.on_verdict`, the dispatcher's verdict listener: a sales reply the gate blocked or
+- `StaffCards.turn_decided` (a `TurnDecided` event of `ConversationStore.handle`): the client's
+  message mirrored into the client's open threads; for each decision of the turn a lead card
+  (sales), a case card (compliance) or a decline notice (compliance), and edits of the cards it
+  changes.
+- `StaffCards.officer_decided` (an `OfficerDecided` event of `Escalations.resolve`): the case
+  card edited (waiting for a second officer, or decided by whom and why), a note in the case
+  thread, the lead card on approval.
+- `StaffCards.gate_verdict` (the dispatcher's `GateVerdict`): a sales reply the gate blocked or
   held gets a notice in its thread saying why and what would be allowed.
 - `StaffCards.remind_overdue_cases`, the SLA job: one reminder per undecided case.
 And `StaffCards.relay_sales_reply` queues a reply typed in a lead's thread for the client
@@ -52,9 +54,19 @@ from triage.channels.slack_cards import (
 from triage.channels.slack_text import from_slack
 from triage.domain.codes import PROCEED, MessageKind, Outcome, Sender, Verdict
 from triage.domain.gate import GateResult, RecipientFacts
-from triage.flows.engine import ClientEvent, ConversationState, Engine, TurnResult
-from triage.outbox.facts import recipient_facts
+from triage.domain.officer import APPROVALS, Approval, OfficerAction
+from triage.flows.engine import ConversationState, Engine
+from triage.outbox.dispatcher import GateVerdict
+from triage.outbox.facts import stored_facts
 from triage.outbox.rows import OutboundRequest, enqueue_in
+from triage.service.events import TurnDecided
+from triage.service.officer_requests import (
+    OfficerDecided,
+    Resolution,
+    claim,
+    digest,
+    load_state,
+)
 from triage.store import audit
 from triage.store.db import SessionFactory, write_transaction
 from triage.store.models import (
@@ -64,16 +76,6 @@ from triage.store.models import (
     PendingApproval,
     SlackRelay,
     SlackThread,
-)
-from triage.store.officer import (
-    APPROVALS,
-    Approval,
-    OfficerAction,
-    OfficerEffect,
-    Resolution,
-    claim,
-    digest,
-    load_state,
 )
 
 log = logging.getLogger("triage.slack")
@@ -316,7 +318,7 @@ class StaffCards:
         self, session: AsyncSession, client_id: int, state: ConversationState, position: int
     ) -> CaseStatus:
         inquiry = state.inquiries[position]
-        if inquiry.outcome != Outcome.ESCALATE.value:
+        if inquiry.outcome is not Outcome.ESCALATE:
             return CaseStatus("closed", outcome=inquiry.outcome)
         pending = (
             await session.exec(
@@ -339,25 +341,22 @@ class StaffCards:
 
     # --- the ConversationStore hook -------------------------------------------------------------
 
-    async def after_turn(
-        self,
-        session: AsyncSession,
-        *,
-        client: Client,
-        turn: TurnResult,
-        event: ClientEvent,
-        ref: str,
-        now: datetime,
-        **_: Any,
-    ) -> None:
+    async def turn_decided(self, session: AsyncSession, decided: TurnDecided) -> None:
         """Mirror the client's message into their open threads; post and edit cards."""
+        client, turn, event, ref, now = (
+            decided.client,
+            decided.turn,
+            decided.event,
+            decided.ref,
+            decided.at,
+        )
         assert client.id is not None
         threads = await self.threads(session, client.id)
         if not threads and not turn.decisions:
             return
         state = turn.state
         by_key = {(t.inquiry, t.kind): t for t in threads}
-        before = {i: inq.outcome for i, inq in enumerate(state.inquiries)}
+        before: dict[int, str | None] = {i: inq.outcome for i, inq in enumerate(state.inquiries)}
         for de in turn.decisions:
             before[de.inquiry] = de.previous
         erasure = any(e.get("type") == "erasure_requested" for e in turn.events)
@@ -463,10 +462,9 @@ class StaffCards:
 
     # --- the Escalations hook -------------------------------------------------------------------
 
-    async def after_officer(
-        self, session: AsyncSession, *, effect: OfficerEffect, now: datetime
-    ) -> None:
+    async def officer_decided(self, session: AsyncSession, effect: OfficerDecided) -> None:
         """Edit the case card, note the step in its thread, post the lead card on approval."""
+        now = effect.at
         request = effect.request
         client = effect.client
         assert client.id is not None
@@ -522,10 +520,9 @@ class StaffCards:
 
     # --- the dispatcher's verdict listener ------------------------------------------------------
 
-    async def on_verdict(
-        self, session: AsyncSession, *, row: Outbox, result: GateResult, now: datetime
-    ) -> None:
+    async def gate_verdict(self, session: AsyncSession, verdict: GateVerdict) -> None:
         """A sales reply from a Slack thread that the gate stopped gets a notice there."""
+        row, result, now = verdict.row, verdict.result, verdict.at
         if result.verdict is Verdict.ALLOWED or row.sender != Sender.SALES.value:
             return
         relay = (
@@ -537,10 +534,11 @@ class StaffCards:
         client = await session.get(Client, row.client_id)
         if thread is None or client is None:
             return
-        _, state = await load_state(session, row.client_id)
+        conversation, _ = await load_state(session, row.client_id)
         try:
-            facts = recipient_facts(
-                state, self._engine, restricted=client.restricted_at is not None
+            facts = stored_facts(
+                conversation.facts if conversation is not None else None,
+                restricted=client.restricted_at is not None,
             )
             allowed = allowed_hint(result, facts, reply_window_hours=self.reply_window_hours)
         except Exception:  # the notice must not fail the verdict's transaction

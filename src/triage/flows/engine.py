@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from triage.domain.codes import IN_SCOPE, MessageKind, Outcome, ServiceCode, Zone
+from triage.domain.gate import RecipientFacts
 from triage.domain.language import detect
 from triage.domain.lexicon import language_code
+from triage.domain.officer import OfficerDecision
 from triage.domain.policy import CrmContact, Decision, InquiryFacts, decide
 from triage.domain.profile import CompanyProfile
 from triage.domain.services import ServiceFinding, classify_service
@@ -48,7 +50,7 @@ _LINK_WORDS = re.compile(
 )
 #: Asset categories that make a request a new one even for a service already asked (R5, R9).
 _CATEGORIES = frozenset({"stablecoin", "derivatives", "lending", "staking"})
-_SERVICE_LABELS = {
+SERVICE_LABELS = {
     ServiceCode.CUSTODY: "Custody",
     ServiceCode.PLATFORM: "Trading platform",
     ServiceCode.EXCH_FIAT: "Buy or sell crypto for money",
@@ -61,6 +63,13 @@ _SERVICE_LABELS = {
     ServiceCode.TRANSFER: "Crypto transfers",
     ServiceCode.NON_MICA: "Other",
 }
+
+
+def service_label(service: str | None) -> str:
+    """The service's name as the bot says it to clients ("" when unknown)."""
+    if not service or service not in ServiceCode.__members__:
+        return ""
+    return SERVICE_LABELS.get(ServiceCode(service), "")
 
 
 @dataclass(frozen=True)
@@ -93,7 +102,7 @@ class Inquiry:
     service: str | None
     opened_at: str
     texts: list[str] = field(default_factory=list)
-    outcome: str | None = None
+    outcome: Outcome | None = None
     rules: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     ruleset: str | None = None
@@ -135,14 +144,24 @@ class ConversationState:
         return self.text_language or language_code(self.language) or self.language
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for storage."""
-        return asdict(self)
+        """Plain data for storage (an outcome is stored as its name)."""
+        data = asdict(self)
+        for inquiry in data["inquiries"]:
+            if inquiry["outcome"] is not None:
+                inquiry["outcome"] = Outcome(inquiry["outcome"]).value
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConversationState:
         """Rebuild from storage."""
         data = dict(data)
-        data["inquiries"] = [Inquiry(**i) for i in data.get("inquiries", [])]
+        inquiries = []
+        for stored in data.get("inquiries", []):
+            inquiry = Inquiry(**stored)
+            if inquiry.outcome is not None:
+                inquiry.outcome = Outcome(inquiry.outcome)
+            inquiries.append(inquiry)
+        data["inquiries"] = inquiries
         return cls(**data)
 
     @property
@@ -169,6 +188,16 @@ class TurnResult:
     outbound: list[OutboundIntent] = field(default_factory=list)
     decisions: list[DecisionEvent] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OfficerTurn:
+    """What an officer's decision changed besides the state: the inquiry's outcome before it,
+    the message that tells the client, and the recipient's facts after it."""
+
+    previous: Outcome | None
+    message: OutboundIntent
+    facts: RecipientFacts
 
 
 @dataclass(frozen=True)
@@ -530,14 +559,14 @@ class Engine:
     def _buttons(self, state: ConversationState, slot: str) -> tuple[tuple[str, str], ...]:
         names = self.flow.step(slot).retry_buttons
         if names == ("services",):
-            return tuple((_SERVICE_LABELS[s], f"{slot}:{s.value}") for s in self.profile.services)
+            return tuple((SERVICE_LABELS[s], f"{slot}:{s.value}") for s in self.profile.services)
         lang = self.prompt_language(state)
         return tuple((self.flow.text(f"button_{n}", lang), f"{slot}:{n}") for n in names)
 
     def _button_text(self, data: str) -> str | None:
         slot, _, value = data.partition(":")
         if slot == "service" and value in ServiceCode.__members__:
-            return _SERVICE_LABELS[ServiceCode(value)]
+            return SERVICE_LABELS[ServiceCode(value)]
         if slot == "source" and value:
             return self.flow.text(f"button_{value}", "en")
         return None
@@ -565,10 +594,10 @@ class Engine:
         tell_client: bool = True,
     ) -> None:
         inquiry = state.inquiries[index]
-        previous = inquiry.outcome
-        if not opened and previous == decision.outcome.value:
+        previous = inquiry.outcome.value if inquiry.outcome else None
+        if not opened and inquiry.outcome is decision.outcome:
             return
-        inquiry.outcome = decision.outcome.value
+        inquiry.outcome = decision.outcome
         inquiry.rules = list(decision.rules)
         inquiry.reasons = list(decision.reasons)
         inquiry.ruleset = decision.ruleset
@@ -600,7 +629,7 @@ class Engine:
             kind = (
                 MessageKind.DECLINE if decision.outcome is Outcome.DECLINE else MessageKind.HOLDING
             )
-        label = _SERVICE_LABELS.get(decision.service, "") if decision.service else ""
+        label = SERVICE_LABELS.get(decision.service, "") if decision.service else ""
         text = self.flow.text(key, lang, firm=self.profile.display, service=label.lower())
         out.outbound.append(OutboundIntent(kind, text))
 
@@ -681,18 +710,74 @@ class Engine:
             decision = decide(self._facts(state, f, at.date(), further=index > 0), self.profile)
             if inquiry.decider != "bot":
                 # An officer's decision stands unless new facts make it a decline.
-                if decision.outcome is not Outcome.DECLINE or inquiry.outcome == "DECLINE":
+                if decision.outcome is not Outcome.DECLINE or inquiry.outcome is Outcome.DECLINE:
                     continue
             self._apply(state, out, index, decision, opened=False)
 
+    # --- an officer's decision ------------------------------------------------------------------
+
+    def apply_officer_decision(
+        self, state: ConversationState, index: int, decision: OfficerDecision
+    ) -> OfficerTurn:
+        """Apply an officer's decision to inquiry `index` of `state` (in place): its outcome,
+        rules and reasons, decider "officer", the residence zone an approval settles; and the
+        neutral message that tells the client, in their app's language."""
+        inquiry = state.inquiries[index]
+        previous = inquiry.outcome
+        inquiry.outcome = decision.outcome
+        inquiry.decider = "officer"
+        inquiry.rules = list(decision.rules)
+        inquiry.reasons = list(decision.reasons)
+        if decision.zone is not None:
+            state.zone_override = decision.zone.value
+        label = service_label(inquiry.service)
+        text = self.flow.text(
+            f"outcome_{decision.outcome.value}",
+            state.language,
+            firm=self.profile.display,
+            service=label.lower(),
+        )
+        kind = MessageKind.DECLINE if decision.outcome is Outcome.DECLINE else MessageKind.HOLDING
+        return OfficerTurn(previous, OutboundIntent(kind, text), self.recipient_facts(state))
+
     # --- what the gate needs -------------------------------------------------------------------
 
-    def recipient_zone(self, state: ConversationState) -> Zone:
-        """The recipient's zone now, with an officer's override."""
+    def recipient_facts(self, state: ConversationState) -> RecipientFacts:
+        """What the gate will know of the client of `state`: stored with the state, read by the
+        outbox at send time (which classifies nothing itself)."""
         if state.zone_override:
-            return Zone(state.zone_override)
-        # Residence only: the gate runs this for every outbound row.
-        return self._residence(state, "\n".join(state.slots.get("residence", []))).zone
+            zone = Zone(state.zone_override)
+        else:
+            zone = self._residence(state, "\n".join(state.slots.get("residence", []))).zone
+        return recipient_facts(state, zone=zone)
+
+
+def recipient_facts(state: ConversationState, *, zone: Zone) -> RecipientFacts:
+    """The gate's facts of `state` with the recipient's `zone` (established by the engine, or
+    an officer's override)."""
+    outcomes = tuple(i.outcome for i in state.inquiries)
+    served = tuple(
+        ServiceCode(i.service)
+        for i in state.inquiries
+        if i.service and i.outcome is Outcome.SERVE_EU_RESTRICTED
+    )
+    requested = tuple(ServiceCode(i.service) for i in state.inquiries if i.service)
+    undecided = [i for i in state.inquiries if i.outcome in (None, Outcome.ESCALATE)]
+    last = None
+    if state.last_client_at:
+        last = datetime.fromisoformat(state.last_client_at)
+        last = last if last.tzinfo else last.replace(tzinfo=UTC)
+    return RecipientFacts(
+        zone=Zone(state.zone_override) if state.zone_override else zone,
+        outcomes=outcomes,
+        served=served,
+        requested=requested,
+        last_client_message_at=last,
+        restricted=state.restricted,
+        pending=tuple(ServiceCode(i.service) for i in undecided if i.service),
+        pending_products=tuple(i.product for i in undecided if i.product),
+        language=state.reading_language,
+    )
 
 
 def in_scope(zone: Zone) -> bool:

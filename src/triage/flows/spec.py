@@ -1,6 +1,6 @@
 """The intake flow as data: steps and prompts per language, parsed from flows/*.yaml.
 
-Parsing is pure; `triage.config` reads the files and passes the documents in.
+Parsing is pure; `triage.settings` reads the files and passes the documents in.
 """
 
 from __future__ import annotations

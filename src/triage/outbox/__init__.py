@@ -19,7 +19,8 @@ The `dedupe_key` makes enqueueing idempotent, so a redelivered update never queu
 
 Modules:
 - `senders`: the `ChannelSender` protocol, `Delivery`, `SentReceipt`, the send errors.
-- `facts`: the recipient's facts, as the gate sees them, from a conversation state.
+- `row`: `OutboxRow`, the one row type, and `queue`, the one way to write rows.
+- `facts`: the recipient's facts as the last turn stored them (the outbox classifies nothing).
 - `rows`: `enqueue` (the API for every other sender), `release_held`, `dead_rows`.
 - `followups`: follow-up sequences from flows/followups.yaml, queued when a lead is handed off.
 - `ratelimit`: token buckets (30 messages/s overall, 1/s per chat by default).

@@ -16,7 +16,7 @@ One row goes through these steps, each in a transaction of its own:
    chat never stalls the batch.
 3. **Judge and record** (client row locked, like every writer of the client's data): a follow-up
    made moot by a sales reply is cancelled; a client message is judged by the gate against the
-   client's facts *now* (the stored conversation state and the client row); the verdict, text and
+   client's facts *now* (the facts the last turn stored and the client row); the verdict, text and
    reason are appended to the client's audit chain and committed. Blocked and held rows stop
    here, never sent. Staff rows (channel "slack") are recorded without the client gate.
 4. **Send** through the channel's `ChannelSender`, outside any transaction, right after the
@@ -38,7 +38,6 @@ the lease expires another worker judges and sends it again. See `triage.outbox`.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import random
@@ -47,6 +46,7 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any, Protocol
 
 from sqlalchemy import and_, bindparam, or_, update
@@ -56,10 +56,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from triage.domain.codes import MessageKind, Sender, Verdict
 from triage.domain.gate import GateResult, OutboundMessage, judge
-from triage.flows.engine import ConversationState, Engine
+from triage.domain.profile import CompanyProfile
 from triage.observability import Metrics
 from triage.outbox.clock import Clock, SystemClock
-from triage.outbox.facts import recipient_facts
+from triage.outbox.facts import stored_facts
 from triage.outbox.ratelimit import RateLimiter
 from triage.outbox.rows import (
     SALES_REPLIED,
@@ -77,7 +77,7 @@ from triage.outbox.senders import (
 )
 from triage.store import audit
 from triage.store.db import SessionFactory, write_transaction
-from triage.store.models import Client, Conversation, Outbox, open_due_at
+from triage.store.models import Client, Conversation, Outbox, OutboxStatus, open_due_at
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +85,20 @@ log = logging.getLogger(__name__)
 _ERROR_MAX = 2000
 
 
+@dataclass(frozen=True)
+class GateVerdict:
+    """The gate judged a client's row at send time (the event a verdict listener is told)."""
+
+    row: Outbox
+    result: GateResult
+    at: datetime
+
+
 class VerdictListener(Protocol):
     """Told of each gated row's verdict inside the transaction that records it: what it writes
     commits with the verdict (a notice to the sender), and if it raises the row is judged again."""
 
-    async def __call__(
-        self, session: AsyncSession, *, row: Outbox, result: GateResult, now: datetime
-    ) -> None:
+    async def gate_verdict(self, session: AsyncSession, verdict: GateVerdict) -> None:
         """React to one verdict."""
         ...
 
@@ -159,6 +166,41 @@ class DrainReport:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
+    def stopped(self, stop: Stop) -> None:
+        """Count a row that was judged and not sent."""
+        if stop is Stop.SKIPPED:
+            self.skipped += 1
+        elif stop is Stop.DEAD:
+            self.dead += 1
+        elif stop is Stop.CANCELLED:
+            self.cancelled += 1
+        elif stop is Stop.BLOCKED:
+            self.blocked += 1
+        else:
+            self.held += 1
+
+
+class Stop(Enum):
+    """Why a judged row is not sent (and the status it is left in)."""
+
+    #: Another worker holds the row now (this one's lease expired); left as it is.
+    SKIPPED = None
+    DEAD = OutboxStatus.DEAD
+    CANCELLED = OutboxStatus.CANCELLED
+    BLOCKED = OutboxStatus.BLOCKED
+    HELD = OutboxStatus.HELD
+
+    @property
+    def status(self) -> OutboxStatus:
+        """The status the row is released in (not for SKIPPED: that row is not ours)."""
+        assert self.value is not None, "a skipped row is not released"
+        status: OutboxStatus = self.value
+        return status
+
+
+#: The row's stop when the gate does not allow it.
+_STOPPED_BY = {Verdict.BLOCKED: Stop.BLOCKED, Verdict.HELD: Stop.HELD}
+
 
 @dataclass(frozen=True)
 class _Claimed:
@@ -185,9 +227,9 @@ class _Unmarked:
 #: The statements of a row's judge and mark, built once (compiled once, then only run).
 #: The row being judged with its client (locked first, like every writer of the client's
 #: data; PostgreSQL locks a statement's rows in the order of its FROM list) and the
-#: conversation state the gate needs, in one statement.
+#: recipient facts the gate needs (stored with the last turn), in one statement.
 _JUDGE_LOAD = (
-    select(Client, Outbox, Conversation.state)
+    select(Client, Outbox, Conversation.facts)
     .select_from(Client)
     .join(Outbox, col(Outbox.client_id) == col(Client.id))
     .outerjoin(Conversation, col(Conversation.client_id) == col(Client.id))
@@ -201,7 +243,7 @@ _SALES_REPLY_AFTER = (
     .where(
         col(Outbox.client_id) == bindparam("client_id"),
         col(Outbox.sender) == Sender.SALES.value,
-        col(Outbox.status) == "sent",
+        col(Outbox.status) == OutboxStatus.SENT.value,
         col(Outbox.sent_at) > bindparam("created_at"),
     )
     .limit(1)
@@ -209,9 +251,9 @@ _SALES_REPLY_AFTER = (
 #: A row that was sent is `sent`, whoever holds it now.
 _MARK_SENT = (
     update(Outbox)
-    .where(col(Outbox.id) == bindparam("row_id"), col(Outbox.status) != "sent")
+    .where(col(Outbox.id) == bindparam("row_id"), col(Outbox.status) != OutboxStatus.SENT.value)
     .values(
-        status="sent",
+        status=OutboxStatus.SENT.value,
         sent_at=bindparam("at"),
         locked_by=None,
         locked_until=None,
@@ -234,12 +276,12 @@ class Dispatcher:
         sessions: SessionFactory,
         *,
         senders: Mapping[str, ChannelSender],
-        engine: Engine,
+        profile: CompanyProfile,
         config: DispatcherConfig | None = None,
         clock: Clock | None = None,
         name: str | None = None,
         jitter: Callable[[], float] = random.random,
-        on_verdict: VerdictListener | None = None,
+        verdicts: VerdictListener | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
@@ -247,8 +289,8 @@ class Dispatcher:
         self._metrics = metrics
         self._senders = dict(senders)
         #: Told of every gate verdict inside the transaction that records it (Slack notices).
-        self.on_verdict = on_verdict
-        self._engine = engine
+        self._verdicts = verdicts
+        self._profile = profile
         self._config = config or DispatcherConfig()
         self._clock: Clock = clock or SystemClock()
         self._name = name or default_worker_name()
@@ -326,7 +368,7 @@ class Dispatcher:
         """An UPDATE of a claimed row that applies only while this worker still holds it."""
         return update(Outbox).where(
             col(Outbox.id) == row.id,
-            col(Outbox.status) == "sending",
+            col(Outbox.status) == OutboxStatus.SENDING.value,
             col(Outbox.locked_by) == self._name,
         )
 
@@ -388,8 +430,11 @@ class Dispatcher:
             select(Outbox.id, Outbox.client_id, Outbox.channel, Outbox.kind, Outbox.attempts)
             .where(
                 or_(
-                    col(Outbox.status) == "pending",
-                    and_(col(Outbox.status) == "sending", col(Outbox.locked_until) < now),
+                    col(Outbox.status) == OutboxStatus.PENDING.value,
+                    and_(
+                        col(Outbox.status) == OutboxStatus.SENDING.value,
+                        col(Outbox.locked_until) < now,
+                    ),
                 ),
                 # Implied by the next line, and there for SQLite: its planner ranges the
                 # `(status, due_at)` index with it (without it, every pending row is read).
@@ -406,7 +451,11 @@ class Dispatcher:
         take = (
             update(Outbox)
             .where(col(Outbox.id).in_(bindparam("ids", expanding=True)))
-            .values(status="sending", locked_by=self._name, locked_until=bindparam("until"))
+            .values(
+                status=OutboxStatus.SENDING.value,
+                locked_by=self._name,
+                locked_until=bindparam("until"),
+            )
         )
         return due, take
 
@@ -459,8 +508,8 @@ class Dispatcher:
         else:
             if unmarked is not None:
                 self._count_sent(unmarked, report)
-        if isinstance(judged, str):
-            setattr(report, judged, getattr(report, judged) + 1)
+        if isinstance(judged, Stop):
+            report.stopped(judged)
             return None
         try:
             if self._limiter is not None:
@@ -507,7 +556,7 @@ class Dispatcher:
         async with self._sessions() as session, write_transaction(session):
             await session.exec(
                 self._update_mine(row).values(
-                    status="pending",
+                    status=OutboxStatus.PENDING.value,
                     locked_by=None,
                     locked_until=None,
                     next_attempt_at=later,
@@ -516,8 +565,11 @@ class Dispatcher:
 
     # --- step 3: judge and record ---------------------------------------------------------------
 
-    async def _judge(self, claimed: _Claimed, unmarked: _Unmarked | None = None) -> Delivery | str:
-        """Judge one claimed row and commit the verdict; a Delivery when it may be sent.
+    async def _judge(
+        self, claimed: _Claimed, unmarked: _Unmarked | None = None
+    ) -> Delivery | Stop:
+        """Judge one claimed row and commit the verdict: a Delivery when it may be sent, else
+        why it stops here.
 
         `unmarked`, a row sent before, is marked sent in the same transaction (first, so that
         this row's judge sees it sent: a sales reply cancels a follow-up behind it).
@@ -529,7 +581,7 @@ class Dispatcher:
                 await self._record_sent(session, unmarked)
                 unmarked = None
             # The client row first, like every writer of the client's data (no deadlocks),
-            # then the outbox row, and the conversation state the gate needs: one statement.
+            # then the outbox row, and the recipient facts the gate needs: one statement.
             loaded = (
                 await session.exec(
                     _JUDGE_LOAD, params={"client_id": claimed.client_id, "outbox_id": claimed.id}
@@ -538,41 +590,21 @@ class Dispatcher:
             if unmarked is not None:
                 await self._record_sent(session, unmarked)
             if loaded is None:
-                return "skipped"
-            client, row, raw_state = loaded
-            if row.status != "sending" or row.locked_by != self._name:
-                return "skipped"
+                return Stop.SKIPPED
+            client, row, raw_facts = loaded
+            if row.status != OutboxStatus.SENDING or row.locked_by != self._name:
+                return Stop.SKIPPED
             row.locked_until = now + timedelta(seconds=self._config.lease_seconds)
             # The attempt is charged here, with the verdict and before the send: a row whose
             # sending kills the worker (a poison message) still runs out of attempts.
             row.attempts += 1
             base = self._payload(row)
-            if row.attempts > self._config.max_attempts:
-                reason = (
-                    f"judged {row.attempts - 1} times without a result: the workers holding "
-                    "it stopped before finishing"
-                )
-                self._release(row, "dead")
-                row.last_error = reason
-                session.add(row)
-                dead = {**base, "attempts": row.attempts, "reason": reason}
-                await audit.append(
-                    session, row.client_id, "outbound_dead", dead, at=now, client=client
-                )
-                log.warning("outbox row %s dead: %s", row.id, reason)
-                return "dead"
-            cancel = await self._cancel_reason(session, row)
-            if cancel:
-                self._release(row, "cancelled")
-                session.add(row)
-                event = {**base, "reason": cancel}
-                await audit.append(
-                    session, row.client_id, "outbound_cancelled", event, at=now, client=client
-                )
-                return "cancelled"
+            stopped = await self._stop_before_gate(session, client, row, base, now)
+            if stopped is not None:
+                return stopped
             gated = row.channel not in STAFF_CHANNELS
             result = (
-                self._verdict(row, client=client, raw_state=raw_state, now=now)
+                self._verdict(row, client=client, raw_facts=raw_facts, now=now)
                 if gated
                 else _STAFF
             )
@@ -591,12 +623,13 @@ class Dispatcher:
             )
             if gated and self._metrics is not None:
                 self._metrics.gate.labels(result.verdict.value, row.kind).inc()
-            if gated and self.on_verdict is not None:
-                await self.on_verdict(session, row=row, result=result, now=now)
+            if gated and self._verdicts is not None:
+                await self._verdicts.gate_verdict(session, GateVerdict(row, result, now))
             if result.verdict is not Verdict.ALLOWED:
-                self._release(row, row.verdict)
+                stop = _STOPPED_BY[result.verdict]
+                self._release(row, stop.status)
                 session.add(row)
-                return row.verdict
+                return stop
             session.add(row)
             assert row.id is not None
             return Delivery(
@@ -610,6 +643,41 @@ class Dispatcher:
                 dedupe_key=row.dedupe_key,
                 attempt=row.attempts,
             )
+
+    async def _stop_before_gate(
+        self,
+        session: AsyncSession,
+        client: Client,
+        row: Outbox,
+        base: dict[str, Any],
+        now: datetime,
+    ) -> Stop | None:
+        """Dead (judged too often without a result) or cancelled (made moot by a sales reply)
+        before the gate is asked, with its audit event; None when the gate is to judge it."""
+        if row.attempts > self._config.max_attempts:
+            reason = (
+                f"judged {row.attempts - 1} times without a result: the workers holding "
+                "it stopped before finishing"
+            )
+            self._release(row, OutboxStatus.DEAD)
+            row.last_error = reason
+            session.add(row)
+            dead = {**base, "attempts": row.attempts, "reason": reason}
+            await audit.append(
+                session, row.client_id, "outbound_dead", dead, at=now, client=client
+            )
+            log.warning("outbox row %s dead: %s", row.id, reason)
+            return Stop.DEAD
+        cancel = await self._cancel_reason(session, row)
+        if cancel:
+            self._release(row, OutboxStatus.CANCELLED)
+            session.add(row)
+            event = {**base, "reason": cancel}
+            await audit.append(
+                session, row.client_id, "outbound_cancelled", event, at=now, client=client
+            )
+            return Stop.CANCELLED
+        return None
 
     def _payload(self, row: Outbox) -> dict[str, Any]:
         return {
@@ -627,8 +695,8 @@ class Dispatcher:
         }
 
     @staticmethod
-    def _release(row: Outbox, status: str) -> None:
-        row.status = status
+    def _release(row: Outbox, status: OutboxStatus) -> None:
+        row.status = status.value
         row.locked_by = None
         row.locked_until = None
 
@@ -646,7 +714,7 @@ class Dispatcher:
         return f"a sales reply (outbox row {reply}) was sent after this row was queued"
 
     def _verdict(
-        self, row: Outbox, *, client: Client, raw_state: str | None, now: datetime
+        self, row: Outbox, *, client: Client, raw_facts: str | None, now: datetime
     ) -> GateResult:
         """The gate's verdict with the client's current facts; anything unclear is held."""
         if row.channel != client.channel:
@@ -663,19 +731,12 @@ class Dispatcher:
             return GateResult(Verdict.HELD, f"not a client message the gate knows: {exc}", ("R6",))
         try:
             # No conversation: nothing is known, and the gate fails closed on that.
-            state = (
-                ConversationState()
-                if raw_state is None
-                else ConversationState.from_dict(json.loads(raw_state))
-            )
-            facts = recipient_facts(
-                state, self._engine, restricted=client.restricted_at is not None
-            )
+            facts = stored_facts(raw_facts, restricted=client.restricted_at is not None)
         except Exception as exc:
             return GateResult(
                 Verdict.HELD, f"the client's facts could not be established: {exc!r}", ("R6",)
             )
-        return judge(msg, facts, self._engine.profile)
+        return judge(msg, facts, self._profile)
 
     # --- step 5: mark ---------------------------------------------------------------------------
 
@@ -762,7 +823,11 @@ class Dispatcher:
             row = await session.get(
                 Outbox, claimed.id, with_for_update=True, populate_existing=True
             )
-            mine = row is not None and row.status == "sending" and row.locked_by == self._name
+            mine = (
+                row is not None
+                and row.status == OutboxStatus.SENDING
+                and row.locked_by == self._name
+            )
             next_at = now + timedelta(seconds=delay) if delay is not None else None
             events: list[tuple[str, Mapping[str, Any]]] = [
                 (
@@ -781,7 +846,7 @@ class Dispatcher:
             if row is not None and mine:
                 row.last_error = error[:_ERROR_MAX]
                 if dead:
-                    self._release(row, "dead")
+                    self._release(row, OutboxStatus.DEAD)
                     why = "permanent failure" if permanent else f"{claimed.attempts} attempts"
                     events.append(
                         (
@@ -797,7 +862,7 @@ class Dispatcher:
                     report.dead += 1
                     log.warning("outbox row %s dead: %s", claimed.id, error)
                 else:
-                    self._release(row, "pending")
+                    self._release(row, OutboxStatus.PENDING)
                     row.next_attempt_at = next_at
                 session.add(row)
             await audit.append_many(session, claimed.client_id, events, at=now)

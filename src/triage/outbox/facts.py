@@ -1,46 +1,33 @@
-"""The recipient's facts as the outbound gate sees them, built from a conversation state."""
+"""The recipient's facts at send time, read from what the last turn stored.
+
+The engine establishes the facts with each turn and each officer decision, and the store keeps
+them beside the conversation state; this module only reads them. It never classifies: a
+recipient with no stored facts, or facts that cannot be read, is unknown, and the gate fails
+closed on an unknown recipient.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from dataclasses import replace
 
-from triage.domain.codes import Outcome, ServiceCode
+from triage.domain.facts import UNKNOWN_RECIPIENT, facts_from_dict
 from triage.domain.gate import RecipientFacts
-from triage.flows.engine import ConversationState, Engine
 
 
-def _aware(value: str) -> datetime:
-    at = datetime.fromisoformat(value)
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+def stored_facts(raw: str | None, *, restricted: bool = False) -> RecipientFacts:
+    """The facts stored as `raw` (None: nothing is known); raises ValueError when unreadable.
 
-
-def recipient_facts(
-    state: ConversationState, engine: Engine, *, restricted: bool = False
-) -> RecipientFacts:
-    """What the firm knows about the client of `state` now (zone with an officer's override).
-
-    `restricted` adds a restriction known outside the state (the client row's erasure mark);
-    it can only tighten what the state says, never lift it.
+    `restricted` adds a restriction known outside the facts (the client row's erasure mark); it
+    can only tighten what the facts say, never lift it.
     """
-    outcomes = tuple(Outcome(i.outcome) if i.outcome else None for i in state.inquiries)
-    served = tuple(
-        ServiceCode(i.service)
-        for i in state.inquiries
-        if i.service and i.outcome == Outcome.SERVE_EU_RESTRICTED.value
-    )
-    requested = tuple(ServiceCode(i.service) for i in state.inquiries if i.service)
-    undecided = [i for i in state.inquiries if i.outcome in (None, Outcome.ESCALATE.value)]
-    pending = tuple(ServiceCode(i.service) for i in undecided if i.service)
-    products = tuple(i.product for i in undecided if i.product)
-    last = _aware(state.last_client_at) if state.last_client_at else None
-    return RecipientFacts(
-        zone=engine.recipient_zone(state),
-        outcomes=outcomes,
-        served=served,
-        requested=requested,
-        last_client_message_at=last,
-        restricted=state.restricted or restricted,
-        pending=pending,
-        pending_products=products,
-        language=state.reading_language,
-    )
+    if raw is None:
+        facts = UNKNOWN_RECIPIENT
+    else:
+        try:
+            facts = facts_from_dict(json.loads(raw))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"the stored recipient facts cannot be read: {exc!r}") from exc
+    if restricted and not facts.restricted:
+        facts = replace(facts, restricted=True)
+    return facts

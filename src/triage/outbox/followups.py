@@ -15,17 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from triage.config import DEFAULT_FLOWS_DIR, ConfigError, read_yaml
 from triage.domain.codes import MessageKind, Outcome, Sender, Verdict
-from triage.domain.gate import OutboundMessage, judge
-from triage.flows.engine import Engine, TurnResult
-from triage.outbox.facts import recipient_facts
+from triage.domain.gate import OutboundMessage, RecipientFacts, judge
+from triage.domain.profile import CompanyProfile
+from triage.outbox.row import OutboxRow
 from triage.outbox.rows import CANCEL_CONDITIONS
+from triage.settings import DEFAULT_FLOWS_DIR, ConfigError, read_yaml
 from triage.store.models import Outbox
 
 DEFAULT_FOLLOWUPS = DEFAULT_FLOWS_DIR / "followups.yaml"
@@ -137,14 +137,6 @@ def load_followups(path: Path = DEFAULT_FOLLOWUPS) -> tuple[FollowUpRule, ...]:
     return parse_followups(read_yaml(path), source=str(path))
 
 
-class TurnClient(Protocol):
-    """What the follow-ups read of the client row the turn holds (a `Client` or alike)."""
-
-    id: int | None
-    language: str | None
-    restricted_at: datetime | None
-
-
 _OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
 
 
@@ -156,64 +148,60 @@ def followup_dedupe_key(rule_id: str, *, client_id: int, inquiry: int) -> str:
 async def followups_after_turn(
     session: AsyncSession,
     *,
-    client: TurnClient,
+    client_id: int,
     channel: str,
-    turn: TurnResult,
-    engine: Engine,
+    decided: Sequence[tuple[int, Outcome]],
+    facts: RecipientFacts,
+    language: str | None,
+    profile: CompanyProfile,
     rules: Sequence[FollowUpRule],
     now: datetime,
-) -> list[dict[str, Any]]:
-    """The follow-up rows a turn's decisions call for, as `outbox` column values (not written).
+    context: Mapping[str, Any] | None = None,
+) -> list[OutboxRow]:
+    """The follow-up rows a turn's decisions call for, not yet queued (the turn queues them).
 
-    Runs inside the turn's transaction with the client row locked, so the check for an
-    already-queued follow-up cannot race with another turn of the same client. The facts the
-    gate sees are the turn's own (the engine keeps the turn's classifier results on the state).
+    `decided` holds the (inquiry, outcome) of each decision the turn made; `facts` are the
+    client's facts after the turn. Runs inside the turn's transaction with the client row
+    locked, so the check for an already-queued follow-up cannot race with another turn of the
+    same client.
     """
-    if not rules or not turn.decisions:
+    if not rules or not decided:
         return []
-    client_id = client.id
-    assert client_id is not None
-    facts = recipient_facts(turn.state, engine, restricted=client.restricted_at is not None)
-    language = turn.state.language or client.language
-    candidates: list[dict[str, Any]] = []
-    for de in turn.decisions:
+    context = dict(context or {})
+    candidates: list[OutboxRow] = []
+    for inquiry, outcome in decided:
         for rule in rules:
-            if de.decision.outcome is not rule.after_outcome:
+            if outcome is not rule.after_outcome:
                 continue
-            text = rule.text(language, firm=engine.profile.display)
+            text = rule.text(language, firm=profile.display)
             due = now + rule.delay
             msg = OutboundMessage(Sender.SCHEDULER, rule.kind, text, due)
-            if judge(msg, facts, engine.profile).verdict is not Verdict.ALLOWED:
+            if judge(msg, facts, profile).verdict is not Verdict.ALLOWED:
                 continue
+            key = followup_dedupe_key(rule.id, client_id=client_id, inquiry=inquiry)
             candidates.append(
-                {
-                    "dedupe_key": followup_dedupe_key(
-                        rule.id, client_id=client_id, inquiry=de.inquiry
-                    ),
-                    "client_id": client_id,
-                    "channel": channel,
-                    "kind": rule.kind.value,
-                    "sender": Sender.SCHEDULER.value,
-                    "text": text,
-                    "buttons": [],
-                    "reply": False,
-                    "slot": None,
-                    "status": "pending",
-                    "attempts": 0,
-                    "due_at": due,
-                    "unless": rule.unless,
-                    "created_at": now,
-                }
+                OutboxRow(
+                    dedupe_key=key,
+                    client_id=client_id,
+                    channel=channel,
+                    kind=rule.kind.value,
+                    sender=Sender.SCHEDULER.value,
+                    text=text,
+                    due_at=due,
+                    created_at=now,
+                    unless=rule.unless,
+                    context=context,
+                )
             )
     if not candidates:
         return []
-    keys = [row["dedupe_key"] for row in candidates]
+    keys = [row.dedupe_key for row in candidates]
     conn = await session.connection()
     found = await conn.execute(select(_OUTBOX.c.dedupe_key).where(_OUTBOX.c.dedupe_key.in_(keys)))
     queued = set(found.scalars().all())
-    fresh: list[dict[str, Any]] = []
+    fresh: list[OutboxRow] = []
     for row in candidates:
-        if row["dedupe_key"] not in queued:
-            queued.add(row["dedupe_key"])
+        if row.dedupe_key not in queued:
+            queued.add(row.dedupe_key)
             fresh.append(row)
     return fresh

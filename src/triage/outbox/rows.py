@@ -18,9 +18,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from triage.domain.codes import MessageKind, Sender
+from triage.outbox.row import OutboxRow, queue
 from triage.store import audit
-from triage.store.db import SessionFactory, insert_ignoring_conflicts, write_transaction
-from triage.store.models import Outbox, utcnow
+from triage.store.db import SessionFactory, write_transaction
+from triage.store.models import Outbox, OutboxStatus, utcnow
 
 #: Channels whose rows go to staff (lead cards, case cards), not to a client: the client gate
 #: does not apply to them. Every other channel is a client's and is gated (fail closed).
@@ -115,31 +116,23 @@ async def enqueue_in(
     client = await audit.lock_client(session, request.client_id)
     channel = request.channel or client.channel
     _validate(request, channel, client.channel)
-    due_at = request.due_at or now
-    buttons = [list(b) for b in request.buttons]
-    stmt = (
-        insert_ignoring_conflicts(session, Outbox)
-        .values(
-            dedupe_key=request.dedupe_key,
-            client_id=request.client_id,
-            channel=channel,
-            kind=request.kind,
-            sender=request.sender,
-            text=request.text,
-            buttons=buttons,
-            reply=request.reply,
-            slot=request.slot,
-            status="pending",
-            attempts=0,
-            due_at=due_at,
-            unless=request.unless,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(Outbox.id)
+    row = OutboxRow(
+        dedupe_key=request.dedupe_key,
+        client_id=request.client_id,
+        channel=channel,
+        kind=request.kind,
+        sender=request.sender,
+        text=request.text,
+        due_at=request.due_at or now,
+        created_at=now,
+        buttons=tuple((str(b[0]), str(b[1])) for b in request.buttons),
+        reply=request.reply,
+        slot=request.slot,
+        unless=request.unless,
+        context=request.context,
     )
-    new_id = (await session.exec(stmt)).scalar_one_or_none()
-    if new_id is None:
+    written = await queue(await session.connection(), [row])
+    if not written:
         found = (
             await session.exec(
                 select(Outbox.id, Outbox.client_id).where(Outbox.dedupe_key == request.dedupe_key)
@@ -152,21 +145,9 @@ async def enqueue_in(
             )
         assert existing_id is not None
         return Enqueued(existing_id, created=False)
-    payload = {
-        "outbox_id": new_id,
-        "dedupe_key": request.dedupe_key,
-        "channel": channel,
-        "kind": request.kind,
-        "sender": request.sender,
-        "slot": request.slot,
-        "text": request.text,
-        "buttons": buttons,
-        "reply": request.reply,
-        "due_at": audit.iso_utc(due_at),
-        "unless": request.unless,
-        "context": dict(request.context),
-    }
-    await audit.append(session, request.client_id, "outbound_queued", payload, at=now)
+    new_id = written[0].outbox_id
+    event, payload = row.queued_event(new_id)
+    await audit.append(session, request.client_id, event, payload, at=now)
     return Enqueued(new_id, created=True)
 
 
@@ -189,7 +170,7 @@ async def release_held_in(
     await audit.lock_client(session, client_id)
     stmt = (
         select(Outbox)
-        .where(Outbox.client_id == client_id, Outbox.status == "held")
+        .where(Outbox.client_id == client_id, Outbox.status == OutboxStatus.HELD.value)
         .order_by(col(Outbox.id))
         .with_for_update()
         .execution_options(populate_existing=True)
@@ -208,7 +189,7 @@ async def release_held_in(
                 },
             )
         )
-        row.status = "pending"
+        row.status = OutboxStatus.PENDING.value
         row.attempts = 0
         row.next_attempt_at = None
         row.locked_by = None
@@ -236,7 +217,7 @@ async def dead_rows(
     sessions: SessionFactory, *, client_id: int | None = None, limit: int = 100
 ) -> list[DeadRow]:
     """The rows given up on, oldest first (for the operators)."""
-    stmt = select(Outbox).where(Outbox.status == "dead")
+    stmt = select(Outbox).where(Outbox.status == OutboxStatus.DEAD.value)
     if client_id is not None:
         stmt = stmt.where(Outbox.client_id == client_id)
     stmt = stmt.order_by(col(Outbox.created_at), col(Outbox.id)).limit(limit)

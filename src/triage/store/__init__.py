@@ -1,5 +1,6 @@
-"""The store: SQLModel tables, the audit chain, migrations, and the engine on the store.
+"""The store: SQLModel tables, the audit chain, migrations; it runs no use case.
 
 Modules: `models` (tables), `db` (engines, sessions, migrations), `audit` (hash chains),
-`conversations` (`ConversationStore`: one client event, exactly once, one transaction).
+`evidence` and `retention` (exports and erasure), `metrics` (gauges). Imports nothing of the
+flows, the outbox, the service layer, the channels or the app.
 """

@@ -5,7 +5,7 @@ SQLite is the embedded default. Every connection runs in WAL mode with `synchron
 transaction starts with `BEGIN IMMEDIATE`: it takes SQLite's single write lock up front, so two
 transactions that read and then write can never deadlock or fail with SQLITE_BUSY half-way; they
 queue (for up to `SQLITE_BUSY_TIMEOUT_MS`). That is also what serialises conversations on SQLite.
-PostgreSQL uses row locks instead (see `triage.store.conversations`).
+PostgreSQL uses row locks instead (see `triage.service.client_events`).
 
 Big SQLite stores: each connection keeps up to `SQLITE_CACHE_SIZE_KIB` of pages (SQLite's
 default is 2 MiB, so a client picked at random out of a store of gigabytes is read from the OS

@@ -677,13 +677,13 @@ def _audit_trail(pack: Mapping[str, Any]) -> str:
     )
 
 
-def render_html(pack: Mapping[str, Any]) -> str:
-    """The pack as one self-contained HTML page."""
+def _client_facts(pack: Mapping[str, Any]) -> str:
+    """The client section's table."""
     c = pack["client"]
     restricted = (
         f"yes, since {c['restricted_at']} (erasure requested)" if c.get("restricted_at") else "no"
     )
-    facts = _kv(
+    return _kv(
         [
             ("client id", c.get("id")),
             ("channel", c.get("channel")),
@@ -696,6 +696,12 @@ def render_html(pack: Mapping[str, Any]) -> str:
             ("format", pack.get("format")),
         ]
     )
+
+
+def render_html(pack: Mapping[str, Any]) -> str:
+    """The pack as one self-contained HTML page."""
+    c = pack["client"]
+    facts = _client_facts(pack)
     inquiries = _table(
         ("#", "service", "current outcome", "opened", "updated"),
         (

@@ -7,8 +7,9 @@ from datetime import datetime
 
 from sqlmodel import func, select
 
+from triage.domain.codes import Outcome
 from triage.store.db import SessionFactory
-from triage.store.models import Inquiry, Outbox, open_due_at
+from triage.store.models import Inquiry, Outbox, OutboxStatus, open_due_at
 
 
 @dataclass(frozen=True)
@@ -29,13 +30,15 @@ async def read_gauges(sessions: SessionFactory, *, now: datetime) -> Gauges:
         ).one()
         dead = (
             await session.exec(
-                select(func.count()).select_from(Outbox).where(Outbox.status == "dead")
+                select(func.count())
+                .select_from(Outbox)
+                .where(Outbox.status == OutboxStatus.DEAD.value)
             )
         ).one()
         esc_count, esc_oldest = (
             await session.exec(
                 select(func.count(), func.min(Inquiry.updated_at)).where(
-                    Inquiry.outcome == "ESCALATE"
+                    Inquiry.outcome == Outcome.ESCALATE.value
                 )
             )
         ).one()

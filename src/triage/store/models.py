@@ -8,6 +8,7 @@ if ever in doubt.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -96,6 +97,9 @@ class Conversation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     client_id: int = Field(foreign_key="client.id", unique=True)
     state: str = Field(sa_type=Text)
+    #: What the outbound gate knows of the client (`triage.domain.facts`, as JSON), established
+    #: by the engine with the state; the outbox reads it at send time. NULL: nothing is known.
+    facts: str | None = Field(default=None, sa_type=Text)
     #: Incremented on every save; a save that finds another version fails (optimistic check).
     version: int = Field(default=0)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -151,12 +155,26 @@ class Decision(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-#: pending: waiting to be due; sending: claimed by a dispatcher under a lease; sent; blocked and
-#: held: the gate said no (held rows are judged again after an officer decides); dead: gave up
-#: after failed sends; cancelled: a follow-up made moot (a sales reply was sent after it).
-OUTBOX_STATUSES = ("pending", "sending", "sent", "blocked", "held", "dead", "cancelled")
+class OutboxStatus(StrEnum):
+    """Where an outbox row is on its way out; the values are what the `status` column stores."""
+
+    #: Waiting to be due.
+    PENDING = "pending"
+    #: Claimed by a dispatcher under a lease.
+    SENDING = "sending"
+    SENT = "sent"
+    #: The gate said no, for good.
+    BLOCKED = "blocked"
+    #: The gate said not yet: judged again after an officer decides.
+    HELD = "held"
+    #: Given up after failed sends (or judged too often without a result).
+    DEAD = "dead"
+    #: A follow-up made moot (a sales reply was sent after it was queued).
+    CANCELLED = "cancelled"
+
+
 #: The statuses of a row that may still go out (waiting, or being sent by a worker).
-UNFINISHED_STATUSES = ("pending", "sending")
+UNFINISHED_STATUSES = (OutboxStatus.PENDING, OutboxStatus.SENDING)
 
 
 #: The due time of an unfinished (pending or sending) outbox row, NULL for a finished one. The
@@ -165,7 +183,7 @@ UNFINISHED_STATUSES = ("pending", "sending")
 #: (follow-ups wait days). From status and due_at alone it multiplies two selectivities (1 in
 #: 6 rows unfinished, 5 in 6 rows due: sent rows are in the past) and, at 1 M clients,
 #: expected 800 k due rows and scanned the table on every claim (1.2 s; BENCHMARKS.md).
-_UNFINISHED_SQL = ", ".join(f"'{status}'" for status in UNFINISHED_STATUSES)
+_UNFINISHED_SQL = ", ".join(f"'{status.value}'" for status in UNFINISHED_STATUSES)
 OPEN_DUE_AT_SQL = f"(CASE WHEN status IN ({_UNFINISHED_SQL}) THEN due_at END)"
 
 
@@ -175,7 +193,7 @@ def open_due_at(outbox: Any) -> Any:
     The statuses are literals, not parameters, so that the expression is the index's own and
     the planner uses its statistics (also in a prepared statement's generic plan).
     """
-    unfinished = [literal_column(f"'{status}'") for status in UNFINISHED_STATUSES]
+    unfinished = [literal_column(f"'{status.value}'") for status in UNFINISHED_STATUSES]
     return case((col(outbox.status).in_(unfinished), outbox.due_at))
 
 
@@ -202,7 +220,8 @@ class Outbox(SQLModel, table=True):
     reply: bool = Field(default=False)
     #: The flow slot a bot question asks for.
     slot: str | None = Field(default=None, max_length=64)
-    status: str = Field(default="pending", max_length=16)
+    #: An `OutboxStatus` value.
+    status: str = Field(default=OutboxStatus.PENDING.value, max_length=16)
     verdict: str | None = Field(default=None, max_length=16)
     verdict_reason: str | None = Field(default=None, sa_type=Text)
     attempts: int = Field(default=0)

@@ -26,7 +26,6 @@ from rich.table import Table
 from sqlmodel import col, select
 
 from triage.app import TriageApp, build_engine
-from triage.config import read_yaml
 from triage.domain.profile import CompanyProfile, parse_profile
 from triage.observability import configure_logging
 from triage.outbox.dispatcher import DispatcherConfig
@@ -42,8 +41,15 @@ from triage.sandbox.slack_signing import (
     view_submission_payload,
 )
 from triage.sandbox.telegram import TelegramSandbox
-from triage.settings import Settings
-from triage.store.models import AuditEvent, Client, Outbox, SlackThread
+from triage.settings import Settings, read_yaml
+from triage.store.models import (
+    UNFINISHED_STATUSES,
+    AuditEvent,
+    Client,
+    Outbox,
+    OutboxStatus,
+    SlackThread,
+)
 
 console = Console()
 err = Console(stderr=True)
@@ -115,7 +121,9 @@ async def settle(app: TriageApp) -> None:
         if not await app.drain_now():
             async with app.sessions() as session:
                 sending = (
-                    await session.exec(select(Outbox.id).where(Outbox.status == "sending"))
+                    await session.exec(
+                        select(Outbox.id).where(Outbox.status == OutboxStatus.SENDING.value)
+                    )
                 ).first()
             if sending is None:
                 return
@@ -168,10 +176,10 @@ async def sales_reply_in_thread(
                     .order_by(col(Outbox.id).desc())
                 )
             ).first()
-        if row is not None and row.status not in ("pending", "sending"):
+        if row is not None and row.status not in UNFINISHED_STATUSES:
             return row.status
         await asyncio.sleep(0.1)
-    return "pending"
+    return OutboxStatus.PENDING.value
 
 
 class Demo:
@@ -298,11 +306,11 @@ class Demo:
             due_at=due,
         )
         queued = await enqueue(app.sessions, request)
-        status = "pending"
+        status = OutboxStatus.PENDING.value
         for _ in range(50):
             await app.drain_now()
             status = await app.outbox_status(queued.outbox_id)
-            if not status.startswith(("pending", "sending")):
+            if not status.startswith(tuple(s.value for s in UNFINISHED_STATUSES)):
                 break
             await asyncio.sleep(0.1)
         # The reason is in the gate's table below; here the verdict alone.

@@ -11,12 +11,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from triage.config import ConfigError, read_yaml
 from triage.domain.codes import MessageKind, Sender, Verdict
 from triage.domain.gate import GateResult, OutboundMessage, RecipientFacts, judge
 from triage.domain.profile import CompanyProfile, ProfileError, parse_profile
 from triage.flows.engine import ClientEvent, ConversationState, Engine, OutboundIntent, TurnResult
-from triage.outbox.facts import recipient_facts
+from triage.settings import ConfigError, read_yaml
 
 SLOTS_ASKED_MAX = 20
 _OFFSET = re.compile(r"^\+(\d+(?:\.\d+)?)([dhm])$")
@@ -64,7 +63,7 @@ class Conversation:
 
     def recipient(self) -> RecipientFacts:
         """The recipient's facts at this moment, as the gate sees them (as the dispatcher)."""
-        return recipient_facts(self.state, self.engine)
+        return self.engine.recipient_facts(self.state)
 
     def send(self, msg: OutboundMessage, slot: str | None = None) -> GateResult:
         """Judge a message at the moment of sending and record it."""

@@ -1,4 +1,4 @@
-"""The engine on the store: one client event, handled exactly once, in one transaction.
+"""The use case "handle a client event": one event, handled exactly once, in one transaction.
 
 `ConversationStore.handle` claims the update key, loads the conversation under a lock, runs the
 pure engine, and commits the new state together with the evidence (the inbound message, one
@@ -17,7 +17,7 @@ Per-client serialisation:
   Within one process the store's writers first queue on an asyncio.Lock per database
   (`write_transaction`), in order, instead of sleep-polling in SQLite's busy handler.
 
-The turn's rows are written with SQLAlchemy Core statements built once (`_Statements`): the
+The turn's rows are written with SQLAlchemy Core statements built once (`store.turns`): the
 outbox rows and the audit events with one multi-row INSERT each, the client row's activity and
 chain head with one UPDATE (`audit.append_many` with the row the turn locked).
 
@@ -29,18 +29,18 @@ duplicate waits for the first transaction (row lock / write lock) and then sees 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from triage.domain.codes import Sender
+from triage.domain.facts import facts_to_dict
+from triage.domain.gate import RecipientFacts
 from triage.flows.engine import (
     ClientEvent,
     ConversationState,
@@ -49,105 +49,21 @@ from triage.flows.engine import (
     TurnResult,
 )
 from triage.outbox.followups import FollowUpRule, followups_after_turn, load_followups
+from triage.outbox.row import OutboxRow, Queued, queue
+from triage.service.events import StaffNotifications, TurnDecided
 from triage.store import audit
 from triage.store.db import SessionFactory, write_transaction
 from triage.store.models import (
-    Client,
-    Conversation,
-    Decision,
-    Inquiry,
-    Message,
-    Outbox,
-    ProcessedUpdate,
     utcnow,
 )
-
-#: A hook run inside the turn's transaction, after its evidence is appended:
-#: `await hook(session, client=..., turn=..., event=..., ref=..., now=...)`.
-AfterTurn = Callable[..., Awaitable[None]]
-
-# The turn writes through SQLAlchemy Core on the session's connection: one statement per row
-# set, no unit-of-work flushes (the ORM objects of these rows were never read back).
-_CLIENT = Client.__table__  # type: ignore[attr-defined]
-_CONVERSATION = Conversation.__table__  # type: ignore[attr-defined]
-_MESSAGE = Message.__table__  # type: ignore[attr-defined]
-_INQUIRY = Inquiry.__table__  # type: ignore[attr-defined]
-_DECISION = Decision.__table__  # type: ignore[attr-defined]
-_OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
-_PROCESSED = ProcessedUpdate.__table__  # type: ignore[attr-defined]
-
-
-class _Statements:
-    """The turn's statements, built once per backend and run with parameters only.
-
-    Built per call, each statement would be constructed, coerced and hashed for the compiled
-    cache again on every turn; these objects are compiled once and then reused.
-    """
-
-    def __init__(self, dialect: str) -> None:
-        if dialect == "postgresql":
-            upsert: Any = pg_insert
-        elif dialect == "sqlite":
-            upsert = sqlite_insert
-        else:
-            raise ValueError(f"database {dialect!r} is not supported (use SQLite or PostgreSQL)")
-        # Create the client if new, and lock its row, in one statement: on PostgreSQL
-        # ON CONFLICT DO UPDATE locks the existing row (the update sets a column to its own
-        # value); SQLite's transaction holds the write lock already.
-        self.client = (
-            upsert(_CLIENT)
-            .on_conflict_do_update(
-                index_elements=["channel", "external_id"],
-                set_={"last_activity_at": _CLIENT.c.last_activity_at},
-            )
-            .returning(*_CLIENT.c)
-        )
-        self.claim = (
-            upsert(_PROCESSED)
-            .on_conflict_do_nothing(index_elements=["source", "key"])
-            .returning(_PROCESSED.c.id)
-        )
-        self.conversation = (
-            select(_CONVERSATION.c.id, _CONVERSATION.c.state, _CONVERSATION.c.version)
-            .where(_CONVERSATION.c.client_id == bindparam("client_id"))
-            .with_for_update()
-        )
-        self.new_conversation = insert(_CONVERSATION).returning(_CONVERSATION.c.id)
-        self.save_state = (
-            update(_CONVERSATION)
-            .where(
-                _CONVERSATION.c.id == bindparam("conversation_id"),
-                _CONVERSATION.c.version == bindparam("old_version"),
-            )
-            .values(
-                state=bindparam("state"),
-                version=bindparam("version"),
-                updated_at=bindparam("updated_at"),
-            )
-        )
-        self.message = insert(_MESSAGE).returning(_MESSAGE.c.id)
-        inquiry = upsert(_INQUIRY)
-        self.inquiry = inquiry.on_conflict_do_update(
-            index_elements=["client_id", "position"],
-            set_={"outcome": inquiry.excluded.outcome, "updated_at": inquiry.excluded.updated_at},
-        ).returning(_INQUIRY.c.id)
-        self.decision = insert(_DECISION).returning(_DECISION.c.id)
-        self.outbox = insert(_OUTBOX).returning(_OUTBOX.c.id, _OUTBOX.c.dedupe_key)
-
-
-_STATEMENTS: dict[str, _Statements] = {}
-
-
-def _statements(conn: AsyncConnection) -> _Statements:
-    name = conn.dialect.name
-    found = _STATEMENTS.get(name)
-    if found is None:
-        found = _STATEMENTS[name] = _Statements(name)
-    return found
-
-
-class ConcurrentUpdateError(Exception):
-    """The conversation changed under us although it was locked: a bug, never retried silently."""
+from triage.store.turns import (
+    CLIENT_TABLE,
+    CONVERSATION_TABLE,
+    ClientRow,
+    ConcurrentUpdateError,
+    ConversationRow,
+    turn_statements,
+)
 
 
 @dataclass(frozen=True)
@@ -161,50 +77,6 @@ class HandleResult:
     outbox_ids: tuple[int, ...]
     audit_event_ids: tuple[int, ...]
     decision_ids: tuple[int, ...]
-
-
-@dataclass
-class ClientRow:
-    """The client row as the turn locked it (the columns of `Client`, without the ORM)."""
-
-    id: int
-    channel: str
-    external_id: str
-    language: str | None
-    created_at: datetime
-    last_activity_at: datetime
-    restricted_at: datetime | None
-    audit_seq: int
-    audit_head: str
-
-    def orm(self, session: AsyncSession) -> Client:
-        """The same row as a `Client` of the session, without reading it again."""
-        found = session.sync_session.identity_map.get(
-            session.sync_session.identity_key(Client, self.id)  # type: ignore[arg-type]
-        )
-        if isinstance(found, Client):
-            return found
-        client = Client(
-            id=self.id,
-            channel=self.channel,
-            external_id=self.external_id,
-            language=self.language,
-            created_at=self.created_at,
-            last_activity_at=self.last_activity_at,
-            restricted_at=self.restricted_at,
-            audit_seq=self.audit_seq,
-            audit_head=self.audit_head,
-        )
-        make_transient_to_detached(client)
-        session.add(client)
-        return client
-
-
-@dataclass(frozen=True)
-class _ConversationRow:
-    id: int
-    state: str
-    version: int
 
 
 @dataclass(frozen=True)
@@ -240,22 +112,22 @@ class ConversationStore:
         *,
         clock: Callable[[], datetime] = utcnow,
         followups: Sequence[FollowUpRule] | None = None,
-        after_turn: AfterTurn | None = None,
+        staff: StaffNotifications | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         #: Follow-up sequences queued with a decision (None: flows/followups.yaml; () for none).
         self._followups = load_followups() if followups is None else tuple(followups)
-        #: Called in the turn's transaction after its evidence (staff notifications in Slack).
-        self.after_turn = after_turn
+        #: Told of each turn in its transaction, after its evidence (staff cards in Slack).
+        self._staff = staff
 
     # --- reading ----------------------------------------------------------------------------
 
     async def client_id(self, channel: str, external_id: str) -> int | None:
         """The client's id, or None for someone who never wrote."""
         async with self._sessions() as session:
-            stmt = select(_CLIENT.c.id).where(
-                _CLIENT.c.channel == channel, _CLIENT.c.external_id == external_id
+            stmt = select(CLIENT_TABLE.c.id).where(
+                CLIENT_TABLE.c.channel == channel, CLIENT_TABLE.c.external_id == external_id
             )
             conn = await session.connection()
             found: int | None = (await conn.execute(stmt)).scalar_one_or_none()
@@ -265,9 +137,11 @@ class ConversationStore:
         """The stored conversation state, or None for someone who never wrote."""
         async with self._sessions() as session:
             stmt = (
-                select(_CONVERSATION.c.state)
-                .join(_CLIENT, _CLIENT.c.id == _CONVERSATION.c.client_id)
-                .where(_CLIENT.c.channel == channel, _CLIENT.c.external_id == external_id)
+                select(CONVERSATION_TABLE.c.state)
+                .join(CLIENT_TABLE, CLIENT_TABLE.c.id == CONVERSATION_TABLE.c.client_id)
+                .where(
+                    CLIENT_TABLE.c.channel == channel, CLIENT_TABLE.c.external_id == external_id
+                )
             )
             conn = await session.connection()
             raw = (await conn.execute(stmt)).scalar_one_or_none()
@@ -310,69 +184,85 @@ class ConversationStore:
 
             text = event.text or event.button or ""
             platform_at = event.at if event.at.tzinfo else event.at.replace(tzinfo=UTC)
+            message = {"text": text, "platform_at": platform_at, "update_key": ref}
             message_id = (
                 await conn.execute(
-                    _statements(conn).message,
-                    {
-                        "client_id": client.id,
-                        "direction": "in",
-                        "text": text,
-                        "platform_at": platform_at,
-                        "update_key": ref,
-                        "created_at": now,
-                    },
+                    turn_statements(conn).message,
+                    {"client_id": client.id, "direction": "in", "created_at": now, **message},
                 )
             ).scalar_one()
             decisions = await self._record_decisions(conn, client.id, turn, now)
-            outbox: list[dict[str, Any]] = [
-                {
-                    "dedupe_key": f"{ref}:{i}",
-                    "client_id": client.id,
-                    "channel": channel,
-                    "kind": intent.kind.value,
-                    "sender": "bot",
-                    "text": intent.text,
-                    "buttons": [list(b) for b in intent.buttons],
-                    "reply": True,
-                    "slot": intent.slot,
-                    "status": "pending",
-                    "attempts": 0,
-                    "due_at": now,
-                    "unless": None,
-                    "created_at": now,
-                }
-                for i, intent in enumerate(turn.outbound)
-            ]
-            outbox += await followups_after_turn(
-                session,
-                client=client,
-                channel=channel,
-                turn=turn,
-                engine=engine,
-                rules=self._followups,
-                now=now,
+            recipient = engine.recipient_facts(turn.state)
+            rows = await self._turn_rows(
+                session, client, channel, turn, engine, recipient, ref=ref, now=now
             )
-            await self._insert_outbox(conn, outbox)
+            outbox = await queue(conn, rows)
 
             events = self._evidence(
                 event, ref, message_id, text, platform_at, turn, decisions, outbox
             )
-            rows = await audit.append_many(
+            appended = await audit.append_many(
                 session, client.id, events, at=now, client=client, client_values=client_values
             )
-            if self.after_turn is not None:
-                await self.after_turn(
-                    session, client=client.orm(session), turn=turn, event=event, ref=ref, now=now
-                )
-            version = await self._save_state(conn, conversation, turn.state, now)
+            if self._staff is not None:
+                decided = TurnDecided(client.orm(session), turn, event, ref, now)
+                await self._staff.turn_decided(session, decided)
+            facts = json.dumps(facts_to_dict(recipient))
+            version = await self._save_state(conn, conversation, turn.state, facts, now)
         return HandleResult(
             client_id=client.id,
             version=version,
             turn=turn,
-            outbox_ids=tuple(o["id"] for o in outbox),
-            audit_event_ids=tuple(r.id for r in rows),
+            outbox_ids=tuple(q.outbox_id for q in outbox),
+            audit_event_ids=tuple(r.id for r in appended),
             decision_ids=tuple(d.id for d in decisions),
         )
+
+    async def _turn_rows(
+        self,
+        session: AsyncSession,
+        client: ClientRow,
+        channel: str,
+        turn: TurnResult,
+        engine: Engine,
+        recipient: RecipientFacts,
+        *,
+        ref: str,
+        now: datetime,
+    ) -> list[OutboxRow]:
+        """The turn's outbox rows: the bot's messages, then the follow-ups its decisions call
+        for (judged by the gate with the facts after the turn before they are queued)."""
+        context = {"update": ref}
+        rows = [
+            OutboxRow(
+                dedupe_key=f"{ref}:{i}",
+                client_id=client.id,
+                channel=channel,
+                kind=intent.kind.value,
+                sender=Sender.BOT.value,
+                text=intent.text,
+                due_at=now,
+                created_at=now,
+                buttons=intent.buttons,
+                reply=True,
+                slot=intent.slot,
+                context=context,
+            )
+            for i, intent in enumerate(turn.outbound)
+        ]
+        rows += await followups_after_turn(
+            session,
+            client_id=client.id,
+            channel=channel,
+            decided=[(de.inquiry, de.decision.outcome) for de in turn.decisions],
+            facts=replace(recipient, restricted=True) if client.restricted_at else recipient,
+            language=turn.state.language or client.language,
+            profile=engine.profile,
+            rules=self._followups,
+            now=now,
+            context=context,
+        )
+        return rows
 
     async def seed_crm(
         self, *, channel: str, external_id: str, crm: Sequence[Mapping[str, Any]]
@@ -409,8 +299,45 @@ class ConversationStore:
                 at=now,
                 client=client,
             )
-            await self._save_state(conn, conversation, state, now)
+            await self._save_state(conn, conversation, state, conversation.facts, now)
             return client.id
+
+    async def fill_missing_facts(self, engine: Engine, *, batch: int = 500) -> int:
+        """Store the recipient's facts of conversations saved before they were stored with each
+        turn (migration 0006); returns how many were filled. Until then the gate holds their
+        rows (an unknown recipient). A conversation a turn saves meanwhile is left to the turn.
+        """
+        filled = 0
+        while True:
+            async with self._sessions() as session, write_transaction(session):
+                conn = await session.connection()
+                found = (
+                    await conn.execute(
+                        select(
+                            CONVERSATION_TABLE.c.id,
+                            CONVERSATION_TABLE.c.state,
+                            CONVERSATION_TABLE.c.version,
+                        )
+                        .where(CONVERSATION_TABLE.c.facts.is_(None))
+                        .order_by(CONVERSATION_TABLE.c.id)
+                        .limit(batch)
+                    )
+                ).all()
+                for conversation_id, raw, version in found:
+                    state = ConversationState.from_dict(json.loads(raw))
+                    facts = json.dumps(facts_to_dict(engine.recipient_facts(state)))
+                    await conn.execute(
+                        update(CONVERSATION_TABLE)
+                        .where(
+                            CONVERSATION_TABLE.c.id == conversation_id,
+                            CONVERSATION_TABLE.c.version == version,
+                            CONVERSATION_TABLE.c.facts.is_(None),
+                        )
+                        .values(facts=facts)
+                    )
+                filled += len(found)
+            if len(found) < batch:
+                return filled
 
     # --- steps ------------------------------------------------------------------------------
 
@@ -432,25 +359,25 @@ class ConversationStore:
             "audit_seq": 0,
             "audit_head": "",
         }
-        row = (await conn.execute(_statements(conn).client, values)).one()
+        row = (await conn.execute(turn_statements(conn).client, values)).one()
         return ClientRow(**row._mapping)
 
     async def _claim(
         self, conn: AsyncConnection, source: str, key: str, client_id: int, now: datetime
     ) -> bool:
         params = {"source": source, "key": key, "client_id": client_id, "created_at": now}
-        found = await conn.execute(_statements(conn).claim, params)
+        found = await conn.execute(turn_statements(conn).claim, params)
         return found.scalar_one_or_none() is not None
 
     async def _lock_or_create_conversation(
         self, conn: AsyncConnection, client_id: int, now: datetime
-    ) -> _ConversationRow:
-        statements = _statements(conn)
+    ) -> ConversationRow:
+        statements = turn_statements(conn)
         found = (
             await conn.execute(statements.conversation, {"client_id": client_id})
         ).one_or_none()
         if found is not None:
-            return _ConversationRow(*found)
+            return ConversationRow(*found)
         # The client row is locked, so nobody else can be creating this conversation.
         state = json.dumps(ConversationState().to_dict())
         new_id = (
@@ -459,22 +386,24 @@ class ConversationStore:
                 {"client_id": client_id, "state": state, "version": 0, "updated_at": now},
             )
         ).scalar_one()
-        return _ConversationRow(new_id, state, 0)
+        return ConversationRow(new_id, state, 0, None)
 
     async def _save_state(
         self,
         conn: AsyncConnection,
-        conversation: _ConversationRow,
+        conversation: ConversationRow,
         state: ConversationState,
+        facts: str | None,
         now: datetime,
     ) -> int:
         version = conversation.version + 1
         result = await conn.execute(
-            _statements(conn).save_state,
+            turn_statements(conn).save_state,
             {
                 "conversation_id": conversation.id,
                 "old_version": conversation.version,
                 "state": json.dumps(state.to_dict(), ensure_ascii=False),
+                "facts": facts,
                 "version": version,
                 "updated_at": now,
             },
@@ -490,7 +419,7 @@ class ConversationStore:
     ) -> list[_Recorded]:
         """Per decision: its inquiry row (created or its outcome moved), then the decision."""
         recorded: list[_Recorded] = []
-        statements = _statements(conn)
+        statements = turn_statements(conn)
         for de in turn.decisions:
             opened = (
                 turn.state.inquiries[de.inquiry]
@@ -532,17 +461,6 @@ class ConversationStore:
         return recorded
 
     @staticmethod
-    async def _insert_outbox(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-        """All the turn's outbox rows in one statement; each row dict gets its new "id"."""
-        if not rows:
-            return
-        # RETURNING order is not guaranteed (SQLite): match the ids by dedupe_key (unique).
-        result = await conn.execute(_statements(conn).outbox, rows)
-        ids = {key: row_id for row_id, key in result.all()}
-        for row in rows:
-            row["id"] = ids[row["dedupe_key"]]
-
-    @staticmethod
     def _evidence(
         event: ClientEvent,
         ref: str,
@@ -551,7 +469,7 @@ class ConversationStore:
         platform_at: datetime,
         turn: TurnResult,
         decisions: list[_Recorded],
-        outbox: list[dict[str, Any]],
+        outbox: list[Queued],
     ) -> list[tuple[str, dict[str, Any]]]:
         """The audit events of one turn, in the order they happened."""
         events: list[tuple[str, dict[str, Any]]] = [
@@ -597,20 +515,5 @@ class ConversationStore:
                     },
                 )
             )
-        for row in outbox:
-            events.append(
-                (
-                    "outbound_queued",
-                    {
-                        "update": ref,
-                        "outbox_id": row["id"],
-                        "dedupe_key": row["dedupe_key"],
-                        "kind": row["kind"],
-                        "sender": row["sender"],
-                        "slot": row.get("slot"),
-                        "text": row["text"],
-                        "buttons": row["buttons"],
-                    },
-                )
-            )
+        events.extend(q.row.queued_event(q.outbox_id) for q in outbox)
         return events

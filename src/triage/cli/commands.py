@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from triage.cli_store import audit_app, db_app, evidence_app, retention_app
-from triage.config import ConfigError
+from triage.cli.store import audit_app, db_app, evidence_app, retention_app
+from triage.settings import ConfigError
 
 app = typer.Typer(help="Reverse-solicitation triage bot (MiCA Art. 61).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -34,7 +34,7 @@ def simulate(
 ) -> None:
     """Run scenario files through the real engine and gate."""
     from triage.app import build_engine
-    from triage.simulate import ScenarioError, run_file
+    from triage.cli.simulate import ScenarioError, run_file
 
     results = []
     try:
@@ -49,7 +49,7 @@ def simulate(
     _print_table(results)
 
 
-_REPO = Path(__file__).resolve().parents[2]
+_REPO = Path(__file__).resolve().parents[3]
 
 
 def _visible_scenarios() -> Path:
@@ -70,14 +70,14 @@ def demo(
     file = _visible_scenarios()
     if offline:
         from triage.app import build_engine
-        from triage.simulate import ScenarioError, run_file
+        from triage.cli.simulate import ScenarioError, run_file
 
         try:
             _print_table(list(run_file(file, build_engine)))
         except (ScenarioError, ConfigError) as exc:
             _fail(str(exc))
         return
-    from triage.demo import run_demo
+    from triage.cli.demo import run_demo
 
     err.print(f"Playing {file} as Telegram clients against the sandbox servers ...")
     raise typer.Exit(run_demo(file, out))
@@ -93,9 +93,8 @@ def chat(
     ),
 ) -> None:
     """Talk to the real bot as a Telegram client; act as sales or a compliance officer."""
-    from triage.chat import run_chat
-    from triage.config import load_profile
-    from triage.settings import DEFAULT_PROFILE
+    from triage.cli.chat import run_chat
+    from triage.settings import DEFAULT_PROFILE, load_profile
 
     try:
         profile = load_profile(DEFAULT_PROFILE)
@@ -105,7 +104,7 @@ def chat(
 
 
 def _report_checks(checks: list[object]) -> bool:
-    from triage.check import Check
+    from triage.cli.check import Check
 
     table = Table(title="triage check", show_lines=False)
     for col in ("", "check", "detail"):
@@ -126,7 +125,7 @@ def check(
     ] = True,
 ) -> None:
     """Check settings, the company profile, the flows and the database; exit 2 on a problem."""
-    from triage.check import run_checks
+    from triage.cli.check import run_checks
 
     if not _report_checks(list(run_checks(for_run=run))):
         raise typer.Exit(2)
@@ -138,7 +137,7 @@ def run_cmd() -> None:
     import asyncio
 
     from triage.app import run_until_signalled
-    from triage.check import run_checks
+    from triage.cli.check import run_checks
     from triage.observability import configure_logging
     from triage.settings import SettingsError, load_settings
 

@@ -12,8 +12,14 @@ from pathlib import Path
 
 import yaml
 
-from triage.config import ConfigError, load_flow, load_profile
-from triage.settings import Settings, SettingsError, load_settings
+from triage.settings import (
+    ConfigError,
+    Settings,
+    SettingsError,
+    load_flow,
+    load_profile,
+    load_settings,
+)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,12 @@ decline, ask the client) and, in one transaction with the client row locked:
   settles), an "officer_decision" audit event, the client's neutral message in their language
   (queued; the gate judges it at send time), and the client's held messages queued again;
 - or, for "ask the client", queues the officer's question (gated like any message);
-- then calls `on_effect` inside the same transaction, so the staff notifications (card update,
-  lead card) commit with the decision or not at all.
+- then hands an `OfficerDecided` event to the staff notifications in the same transaction,
+  so the card update and the lead card commit with the decision or not at all.
+
+What an officer may decide (the outcomes, rules, four-eyes, the reason required) is
+`triage.domain.officer`; what a decision changes in the conversation is
+`Engine.apply_officer_decision`. This module records and queues; it decides nothing.
 """
 
 from __future__ import annotations
@@ -28,16 +32,29 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from triage.domain.codes import MessageKind, Outcome, Sender, ServiceCode, Zone
-from triage.flows.engine import _SERVICE_LABELS as SERVICE_LABELS  # the bot's own wording
+from triage.domain.codes import MessageKind, Outcome, Sender
+from triage.domain.facts import facts_to_dict
+from triage.domain.gate import RecipientFacts
+from triage.domain.officer import (
+    Approval,
+    FirstApproval,
+    FourEyes,
+    OfficerAction,
+    OfficerDecision,
+    decision_of,
+    four_eyes,
+    text_problem,
+)
 from triage.flows.engine import ConversationState, Engine
+from triage.flows.engine import Inquiry as StateInquiry
 from triage.outbox.rows import OutboundRequest, enqueue_in, release_held_in
+from triage.service.events import StaffNotifications
 from triage.store import audit
 from triage.store.db import SessionFactory, insert_ignoring_conflicts, write_transaction
 from triage.store.models import (
@@ -51,35 +68,6 @@ from triage.store.models import (
 )
 
 log = logging.getLogger("triage.officer")
-
-#: Reasons and questions longer than this are refused (Slack's input allows 3000 characters).
-TEXT_MAX = 3000
-
-
-class OfficerAction(StrEnum):
-    """What an officer can do with an escalated inquiry."""
-
-    APPROVE_EU = "approve_eu"
-    APPROVE_NON_EU = "approve_non_eu"
-    DECLINE = "decline"
-    ASK = "ask"
-
-
-APPROVALS = frozenset({OfficerAction.APPROVE_EU, OfficerAction.APPROVE_NON_EU})
-
-#: The outcome each decision gives the inquiry, and the residence zone it settles (if any).
-OUTCOMES: dict[OfficerAction, tuple[Outcome, Zone | None]] = {
-    OfficerAction.APPROVE_EU: (Outcome.SERVE_EU_RESTRICTED, Zone.EU),
-    OfficerAction.APPROVE_NON_EU: (Outcome.HANDOFF_NON_EU, Zone.OUTSIDE),
-    OfficerAction.DECLINE: (Outcome.DECLINE, None),
-}
-
-#: The rules (DOMAIN.md) each officer outcome applies; the officer's reason says why.
-RULES: dict[Outcome, tuple[str, ...]] = {
-    Outcome.SERVE_EU_RESTRICTED: ("R2", "R5", "R6"),
-    Outcome.HANDOFF_NON_EU: ("R1", "R8"),
-    Outcome.DECLINE: ("R3", "R6"),
-}
 
 
 class Resolution(StrEnum):
@@ -121,17 +109,7 @@ class OfficerRequest:
 
 
 @dataclass(frozen=True)
-class Approval:
-    """One officer's part in a decision."""
-
-    officer_id: str
-    team_id: str
-    reason: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class OfficerEffect:
+class OfficerDecided:
     """What a request changed, for the staff notifications written in the same transaction."""
 
     resolution: Resolution
@@ -141,6 +119,8 @@ class OfficerEffect:
     state: ConversationState
     #: The inquiry's outcome after the change.
     outcome: str | None
+    #: When the request was carried out (the transaction's time).
+    at: datetime
     #: The officers who approved or decided, first one first.
     approvals: tuple[Approval, ...] = ()
     decision_id: int | None = None
@@ -158,16 +138,6 @@ class OfficerResult:
     detail: str
     outcome: str | None = None
     approvals: tuple[Approval, ...] = field(default_factory=tuple)
-
-
-class OfficerHook(Protocol):
-    """Called inside the resolving transaction with what changed (staff notifications)."""
-
-    async def __call__(
-        self, session: AsyncSession, *, effect: OfficerEffect, now: datetime
-    ) -> None:
-        """React to one officer's request."""
-        ...
 
 
 def digest(key: str) -> str:
@@ -209,13 +179,6 @@ async def load_state(
     return conversation, ConversationState.from_dict(json.loads(conversation.state))
 
 
-def service_label(service: str | None) -> str:
-    """The service's name as the bot says it to clients ("" when unknown)."""
-    if not service or service not in ServiceCode.__members__:
-        return ""
-    return SERVICE_LABELS.get(ServiceCode(service), "")
-
-
 class Escalations:
     """Resolves escalated inquiries for compliance officers."""
 
@@ -227,14 +190,15 @@ class Escalations:
         officers: Collection[str],
         four_eyes: bool = False,
         clock: Callable[[], datetime] = utcnow,
-        on_effect: OfficerHook | None = None,
+        staff: StaffNotifications | None = None,
     ) -> None:
         self._sessions = sessions
         self._engine = engine
         self._officers = frozenset(officers)
         self._four_eyes = four_eyes
         self._clock = clock
-        self.on_effect = on_effect
+        #: Told of each request carried out, in its transaction (staff cards in Slack).
+        self._staff = staff
 
     @property
     def four_eyes(self) -> bool:
@@ -347,19 +311,17 @@ class Escalations:
                 f"client {request.client_id} has no inquiry {request.inquiry + 1}",
             )
         inquiry = state.inquiries[request.inquiry]
-        if inquiry.outcome != Outcome.ESCALATE.value:
+        if inquiry.outcome is not Outcome.ESCALATE:
             by = "an officer" if inquiry.decider == "officer" else "the bot"
             return OfficerResult(
                 Resolution.NOT_OPEN,
                 f"This case is no longer open: it was decided {inquiry.outcome} by {by}.",
                 outcome=inquiry.outcome,
             )
+        problem = text_problem(request.action, request.text)
+        if problem is not None:
+            return OfficerResult(Resolution.INVALID, problem)
         text = request.text.strip()
-        if not text or len(text) > TEXT_MAX:
-            what = "question" if request.action is OfficerAction.ASK else "reason"
-            return OfficerResult(
-                Resolution.INVALID, f"Please give a {what} of 1 to {TEXT_MAX} characters."
-            )
         await self._claim(session, request, now)
         mine = Approval(request.officer_id, request.team_id, text, now)
         if request.action is OfficerAction.ASK:
@@ -373,32 +335,35 @@ class Escalations:
                 )
             )
         ).one_or_none()
-        if request.action in APPROVALS and self._four_eyes:
-            if pending is not None and pending.action == request.action.value:
-                if pending.officer_id == request.officer_id:
-                    why = "four-eyes: the second approval must come from a different officer"
-                    await self._append_refusal(
-                        session,
-                        client_id=request.client_id,
-                        officer_id=request.officer_id,
-                        team_id=request.team_id,
-                        action=request.action.value,
-                        inquiry=request.inquiry,
-                        why=why,
-                        key=request.key,
-                        source=request.source,
-                        now=now,
-                    )
-                    return OfficerResult(
-                        Resolution.SAME_OFFICER,
-                        "You gave the first approval; a different officer must give the second.",
-                    )
-                first = Approval(
-                    pending.officer_id, pending.team_id, pending.reason, pending.created_at
-                )
-                approvals = (first, mine)
-            else:
-                return await self._first_approval(session, client, state, request, mine, now)
+        first = None
+        if pending is not None:
+            first = FirstApproval(
+                OfficerAction(pending.action),
+                Approval(pending.officer_id, pending.team_id, pending.reason, pending.created_at),
+            )
+        step = four_eyes(request.action, request.officer_id, required=self._four_eyes, first=first)
+        if step is FourEyes.FIRST:
+            return await self._first_approval(session, client, state, request, mine, now)
+        if step is FourEyes.SAME_OFFICER:
+            why = "four-eyes: the second approval must come from a different officer"
+            await self._append_refusal(
+                session,
+                client_id=request.client_id,
+                officer_id=request.officer_id,
+                team_id=request.team_id,
+                action=request.action.value,
+                inquiry=request.inquiry,
+                why=why,
+                key=request.key,
+                source=request.source,
+                now=now,
+            )
+            return OfficerResult(
+                Resolution.SAME_OFFICER,
+                "You gave the first approval; a different officer must give the second.",
+            )
+        if step is FourEyes.SECOND and first is not None:
+            approvals = (first.approval, mine)
         if pending is not None:
             await session.exec(delete(PendingApproval).where(PendingApproval.id == pending.id))  # type: ignore[arg-type]
         assert conversation is not None
@@ -470,12 +435,13 @@ class Escalations:
             "key": request.key,
         }
         await audit.append(session, request.client_id, "officer_approval", payload, at=now)
-        effect = OfficerEffect(
-            Resolution.AWAITING_SECOND,
-            request,
-            client,
-            state,
-            Outcome.ESCALATE.value,
+        effect = OfficerDecided(
+            resolution=Resolution.AWAITING_SECOND,
+            request=request,
+            client=client,
+            state=state,
+            outcome=Outcome.ESCALATE.value,
+            at=now,
             approvals=(mine,),
         )
         await self._notify(session, effect, now)
@@ -517,12 +483,13 @@ class Escalations:
             "key": request.key,
         }
         await audit.append(session, request.client_id, "officer_question", payload, at=now)
-        effect = OfficerEffect(
-            Resolution.ASKED,
-            request,
-            client,
-            state,
-            Outcome.ESCALATE.value,
+        effect = OfficerDecided(
+            resolution=Resolution.ASKED,
+            request=request,
+            client=client,
+            state=state,
+            outcome=Outcome.ESCALATE.value,
+            at=now,
             approvals=(mine,),
             outbox_ids=(queued.outbox_id,),
         )
@@ -545,52 +512,15 @@ class Escalations:
         approvals: tuple[Approval, ...],
         now: datetime,
     ) -> OfficerResult:
-        outcome, zone = OUTCOMES[request.action]
+        decided = decision_of(request.action, approvals)
+        outcome, zone, final = decided.outcome, decided.zone, decided.final
         inquiry = state.inquiries[request.inquiry]
-        previous = inquiry.outcome
-        final = approvals[-1]
-        reasons = [a.reason for a in approvals]
-        rules = list(RULES[outcome])
-
-        row = (
-            await session.exec(
-                select(Inquiry).where(
-                    Inquiry.client_id == request.client_id, Inquiry.position == request.inquiry
-                )
-            )
-        ).one_or_none()
-        if row is None:
-            row = Inquiry(client_id=request.client_id, position=request.inquiry, opened_at=now)
-        row.service = row.service or inquiry.service
-        row.outcome = outcome.value
-        row.updated_at = now
-        session.add(row)
-        await session.flush()
-        assert row.id is not None
-        decision = Decision(
-            inquiry_id=row.id,
-            client_id=request.client_id,
-            outcome=outcome.value,
-            previous=previous,
-            rules=json.dumps(rules),
-            ruleset=inquiry.ruleset or "",
-            reasons=json.dumps(reasons, ensure_ascii=False),
-            decider="officer",
-            officer_id=final.officer_id,
-            reason=final.reason,
-            country=inquiry.country,
-            at=now,
+        applied = self._engine.apply_officer_decision(state, request.inquiry, decided)
+        previous = applied.previous.value if applied.previous else None
+        row, decision = await self._record_decision(
+            session, request, inquiry, decided, previous=previous, now=now
         )
-        session.add(decision)
-        await session.flush()
-
-        inquiry.outcome = outcome.value
-        inquiry.decider = "officer"
-        inquiry.rules = rules
-        inquiry.reasons = reasons
-        if zone is not None:
-            state.zone_override = zone.value
-        await self._save_state(session, conversation, state, now)
+        await self._save_state(session, conversation, state, applied.facts, now)
 
         payload: dict[str, Any] = {
             "inquiry": request.inquiry,
@@ -599,7 +529,7 @@ class Escalations:
             "action": request.action.value,
             "outcome": outcome.value,
             "previous": previous,
-            "rules": rules,
+            "rules": list(decided.rules),
             "decider": "officer",
             "officer_id": final.officer_id,
             "team_id": final.team_id,
@@ -614,55 +544,36 @@ class Escalations:
         }
         await audit.append(session, request.client_id, "officer_decision", payload, at=now)
 
-        label = service_label(inquiry.service)
-        text = self._engine.flow.text(
-            f"outcome_{outcome.value}",
-            state.language,
-            firm=self._engine.profile.display,
-            service=label.lower(),
+        # The client is told (the gate judges it at send time); held messages are judged again.
+        message = OutboundRequest(
+            client_id=request.client_id,
+            text=applied.message.text,
+            kind=applied.message.kind.value,
+            sender=Sender.COMPLIANCE.value,
+            dedupe_key=f"officer:{digest(request.key)}:outcome",
+            context=self._context(request),
         )
-        kind = MessageKind.DECLINE if outcome is Outcome.DECLINE else MessageKind.HOLDING
-        queued = await enqueue_in(
-            session,
-            OutboundRequest(
-                client_id=request.client_id,
-                text=text,
-                kind=kind.value,
-                sender=Sender.COMPLIANCE.value,
-                dedupe_key=f"officer:{digest(request.key)}:outcome",
-                context=self._context(request),
-            ),
-            now=now,
-        )
+        queued = await enqueue_in(session, message, now=now)
+        by = f"officer:{final.officer_id}"
         released = await release_held_in(
-            session,
-            request.client_id,
-            now=now,
-            by=f"officer:{final.officer_id}",
-            reason=final.reason,
+            session, request.client_id, now=now, by=by, reason=final.reason
         )
-        effect = OfficerEffect(
-            Resolution.DECIDED,
-            request,
-            client,
-            state,
-            outcome.value,
+        effect = OfficerDecided(
+            resolution=Resolution.DECIDED,
+            request=request,
+            client=client,
+            state=state,
+            outcome=outcome.value,
+            at=now,
             approvals=approvals,
             decision_id=decision.id,
             outbox_ids=(queued.outbox_id,),
             released=tuple(released),
         )
         await self._notify(session, effect, now)
-        log.info(
-            "officer decision",
-            extra={
-                "client_id": request.client_id,
-                "inquiry": request.inquiry,
-                "outcome": outcome.value,
-                "officer": final.officer_id,
-                "decision_id": decision.id,
-            },
-        )
+        extra: dict[str, object] = {"client_id": request.client_id, "inquiry": request.inquiry}
+        extra |= {"outcome": outcome.value, "officer": final.officer_id}
+        log.info("officer decision", extra={**extra, "decision_id": decision.id})
         return OfficerResult(
             Resolution.DECIDED,
             f"Decided: {outcome.value}.",
@@ -671,8 +582,56 @@ class Escalations:
         )
 
     @staticmethod
+    async def _record_decision(
+        session: AsyncSession,
+        request: OfficerRequest,
+        inquiry: StateInquiry,
+        decided: OfficerDecision,
+        *,
+        previous: str | None,
+        now: datetime,
+    ) -> tuple[Inquiry, Decision]:
+        """The inquiry row's new outcome and the officer's `Decision` row (both flushed)."""
+        row = (
+            await session.exec(
+                select(Inquiry).where(
+                    Inquiry.client_id == request.client_id, Inquiry.position == request.inquiry
+                )
+            )
+        ).one_or_none()
+        if row is None:
+            row = Inquiry(client_id=request.client_id, position=request.inquiry, opened_at=now)
+        row.service = row.service or inquiry.service
+        row.outcome = decided.outcome.value
+        row.updated_at = now
+        session.add(row)
+        await session.flush()
+        assert row.id is not None
+        decision = Decision(
+            inquiry_id=row.id,
+            client_id=request.client_id,
+            outcome=decided.outcome.value,
+            previous=previous,
+            rules=json.dumps(list(decided.rules)),
+            ruleset=inquiry.ruleset or "",
+            reasons=json.dumps(list(decided.reasons), ensure_ascii=False),
+            decider="officer",
+            officer_id=decided.final.officer_id,
+            reason=decided.final.reason,
+            country=inquiry.country,
+            at=now,
+        )
+        session.add(decision)
+        await session.flush()
+        return row, decision
+
+    @staticmethod
     async def _save_state(
-        session: AsyncSession, conversation: Conversation, state: ConversationState, now: datetime
+        session: AsyncSession,
+        conversation: Conversation,
+        state: ConversationState,
+        facts: RecipientFacts,
+        now: datetime,
     ) -> None:
         version = conversation.version + 1
         result = await session.exec(
@@ -683,6 +642,7 @@ class Escalations:
             )
             .values(
                 state=json.dumps(state.to_dict(), ensure_ascii=False),
+                facts=json.dumps(facts_to_dict(facts)),
                 version=version,
                 updated_at=now,
             )
@@ -690,9 +650,9 @@ class Escalations:
         if result.rowcount != 1:
             raise RuntimeError(f"conversation {conversation.id} changed while locked")
 
-    async def _notify(self, session: AsyncSession, effect: OfficerEffect, now: datetime) -> None:
-        if self.on_effect is not None:
-            await self.on_effect(session, effect=effect, now=now)
+    async def _notify(self, session: AsyncSession, effect: OfficerDecided, now: datetime) -> None:
+        if self._staff is not None:
+            await self._staff.officer_decided(session, effect)
 
     @staticmethod
     def _context(request: OfficerRequest) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 from rich.console import Console
 
 from triage.app import TriageApp
-from triage.demo import (
+from triage.cli.demo import (
     COMPLIANCE,
     OFFICERS,
     SALES,

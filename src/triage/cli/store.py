@@ -136,7 +136,7 @@ def _run_on_store(work: Callable[[SessionFactory], Awaitable[T]]) -> T:
 
 
 def _retention_years() -> int:
-    from triage.config import ConfigError, load_profile
+    from triage.settings import ConfigError, load_profile
 
     settings = _settings()
     try:
