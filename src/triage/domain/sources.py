@@ -98,6 +98,10 @@ def _raw_entries(part: str, concept: str) -> dict[tuple[str, bool], dict[str, fl
     return out
 
 
+#: Greek and Arabic letters: scripts only one of the thirty languages writes.
+_ONE_LANGUAGE_SCRIPT = re.compile(r"[\u0370-\u03ff\u0600-\u06ff]")
+
+
 def _build_words() -> tuple[PhraseIndex, tuple[_Word, ...]]:
     """Every phrase this module looks for, in one index: one pass over a sentence's words."""
     keys: list[tuple[str, bool]] = []
@@ -108,7 +112,12 @@ def _build_words() -> tuple[PhraseIndex, tuple[_Word, ...]]:
         # language, so that a misread language can only ever send a client to a person.
         langs = _raw_entries("sources", channel.value) if channel in GENUINE else {}
         for cue in cues("sources", channel.value, usual):
-            listed = frozenset(langs.get((cue.phrase, cue.star), {}))
+            # A word in a script only one of our languages writes (Arabic, Greek) cannot be
+            # another language's homograph: it counts whatever language the client is read in.
+            own_script = any(_ONE_LANGUAGE_SCRIPT.match(ch) for ch in cue.phrase)
+            listed = (
+                frozenset() if own_script else frozenset(langs.get((cue.phrase, cue.star), {}))
+            )
             keys.append((cue.phrase, cue.star))
             words.append(
                 _Word(
