@@ -142,8 +142,10 @@ def test_self_certification_is_no_proof(profile, gazetteer) -> None:  # type: ig
         ),
         profile,
     )
-    assert d.outcome is Outcome.DECLINE
-    assert "R4" in d.rules
+    # The letter proves nothing (R4) and, beside a solicitation signal, the case always goes
+    # to the compliance officer (DOMAIN.md 6), with the decline's reason in front of them.
+    assert d.outcome is Outcome.ESCALATE
+    assert "R4" in d.rules and any("Telegram" in r or "tg-ads" in r for r in d.reasons)
 
 
 def _residence(zone: Zone, signals: tuple[str, ...] = ()) -> ResidenceFinding:

@@ -314,7 +314,16 @@ def _judge_sources(
     if "self_certification" in src.flags:
         t.rule("R4")
         if t.decline or t.escalate:
+            # DOMAIN.md 6: a self-certification beside any solicitation signal always goes to
+            # the compliance officer (the letter proves nothing, R4; the officer decides).
             t.escalate.append("a self-certification of initiative next to solicitation signals")
+            supplied = any(
+                s.channel is Channel.FIRM_CONTACT and not s.negated for s in src.signals
+            )
+            if not supplied:
+                # A letter the firm's own people supplied is itself solicitation (DOMAIN.md 4).
+                t.escalate.extend(t.decline)
+                t.decline.clear()
     if not t.support and not t.decline and not t.escalate:
         t.rule("R2")
         if src.channel is Channel.UNKNOWN or src.confidence < CONFIDENT:

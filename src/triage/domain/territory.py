@@ -567,7 +567,7 @@ def _mark(hits: list[_Hit], text: _Text) -> list[_Hit]:
                 h.places,
                 h.fuzzy,
                 h.score,
-                origin=_near(h, origin, toks, 4, 1),
+                origin=_near(h, origin, toks, 4, 1) and not _after_home(h, origin, residence),
                 resident=resident,
                 travel=away and not resident,
                 line=h.line,
@@ -577,6 +577,17 @@ def _mark(hits: list[_Hit], text: _Text) -> list[_Hit]:
             )
         )
     return out
+
+
+def _after_home(hit: _Hit, origin: Sequence[tuple[int, int]],
+                residence: Sequence[tuple[int, int]]) -> bool:  # fmt: skip
+    """Whether a residence cue stands between the origin cue before a hit and the hit ("I'm
+    from Belgrade but living in Vienna": Vienna is home, Belgrade the origin)."""
+    before = [e for _, e in origin if e <= hit.start]
+    if not before:
+        return False
+    last = max(before)
+    return any(last <= s and e <= hit.start for s, e in residence)
 
 
 #: Words of these concepts are the client's vocabulary, not a place ("na verdade" is
