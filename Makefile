@@ -3,14 +3,18 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# The stamp names both pyproject files, so a change to either reinstalls (an existing venv from
+# before the sandbox moved out gets it too).
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sandbox/pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: venv demo test lint format bench accuracy lexicon clean
 
-$(STAMP): pyproject.toml
+# The product, then the sandbox servers and test doubles (sandbox/: test code, not the product).
+$(STAMP): pyproject.toml sandbox/pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ./sandbox
 	@rm -f $(VENV)/.installed-*; touch $@
 
 venv: $(STAMP)
@@ -22,13 +26,13 @@ test: venv lint
 	$(BIN)/python -m pytest -q
 
 lint: venv
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench sandbox
+	$(BIN)/ruff format --check src tests bench sandbox
 	$(BIN)/mypy --strict src/triage/domain
 
 format: venv
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench sandbox
+	$(BIN)/ruff check --fix src tests bench sandbox
 
 bench: venv
 	$(BIN)/python -m bench

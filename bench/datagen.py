@@ -81,9 +81,9 @@ class Template:
 async def capture_templates(cfg: Config, engine: Any) -> list[Template]:
     """Play each script through the real store and dispatcher; return the clients' rows."""
     from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
-    from triage.outbox.testing import RecordingSender
     from triage.service.client_events import ConversationStore
     from triage.store.db import make_engine, make_sessionmaker, upgrade_async
+    from triage_sandbox.outbox import RecordingSender
 
     path = cfg.work_dir / f"templates-{uuid.uuid4().hex[:8]}.db"
     url = f"sqlite+aiosqlite:///{path}"

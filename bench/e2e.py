@@ -77,7 +77,7 @@ def counting_dropped_kicks() -> Iterator[KickCounter]:
 
 def timed_sandbox() -> Any:
     """A TelegramSandbox that stamps each sendMessage and wakes whoever waits for that chat."""
-    from triage.sandbox.telegram import TelegramSandbox
+    from triage_sandbox.telegram import TelegramSandbox
 
     class TimedSandbox(TelegramSandbox):
         def __init__(self) -> None:

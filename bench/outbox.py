@@ -105,8 +105,8 @@ async def drain_rate(
 ) -> dict[str, Any]:
     """Rows per second through `Dispatcher.drain` with the rate limiter off."""
     from triage.outbox.dispatcher import Dispatcher, DispatcherConfig, DrainReport
-    from triage.outbox.testing import RecordingSender
     from triage.store.db import make_engine, make_sessionmaker
+    from triage_sandbox.outbox import RecordingSender
 
     clients = max(1, cfg.outbox_rows // 10)
     async with database(cfg, backend, "outbox") as url:
@@ -155,8 +155,8 @@ def max_in_window(stamps_ns: list[int], window_ns: int = 1_000_000_000) -> int:
 async def paced(cfg: Config, engine: Any) -> dict[str, Any]:
     """The product's default pacing, measured from the send timestamps."""
     from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
-    from triage.outbox.testing import RecordingSender
     from triage.store.db import make_engine, make_sessionmaker
+    from triage_sandbox.outbox import RecordingSender
 
     clock = WallClock()
     config = DispatcherConfig()

@@ -51,11 +51,11 @@ async def measure(
 
     from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
     from triage.outbox.rows import OutboundRequest, enqueue
-    from triage.outbox.testing import RecordingSender
     from triage.service.client_events import ConversationStore
     from triage.store.db import make_engine, make_sessionmaker
     from triage.store.evidence import export_client
     from triage.store.models import Client
+    from triage_sandbox.outbox import RecordingSender
 
     rng = random.Random(seed)
     db = make_engine(url, **(engine_kwargs or {}))

@@ -5,7 +5,7 @@ stand-in: its Bolt app (signature and timestamp check, `process_before_response=
 aiohttp server on 127.0.0.1, the real slack_sdk client against `SlackSandbox`, the store on
 SQLite. Escalated clients are made by real conversations (answers the rules cannot settle);
 the dispatcher posts their case cards to the sandbox. Then `clicks` signed `block_actions`
-requests (made with `triage.sandbox.slack_signing`) are sent at once:
+requests (made with `triage_sandbox.slack_signing`) are sent at once:
 
 - officers clicking a case button: Bolt acks, the listener checks the case (a read) and opens
   the reason modal (`views.open` on the sandbox) before the HTTP response is written;
@@ -66,13 +66,13 @@ async def run_on(cfg: Config, backend: str) -> dict[str, Any]:
     from triage.channels.slack import MAX_BODY, SlackChannel
     from triage.flows.engine import ClientEvent
     from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
-    from triage.outbox.testing import RecordingSender
-    from triage.sandbox.slack import SlackChannel as SandboxChannel
-    from triage.sandbox.slack import SlackSandbox, SlackUser
-    from triage.sandbox.slack_signing import block_actions_payload, interaction_request
     from triage.service.client_events import ConversationStore
     from triage.settings import Settings
     from triage.store.db import make_engine, make_sessionmaker
+    from triage_sandbox.outbox import RecordingSender
+    from triage_sandbox.slack import SlackChannel as SandboxChannel
+    from triage_sandbox.slack import SlackSandbox, SlackUser
+    from triage_sandbox.slack_signing import block_actions_payload, interaction_request
 
     engine = example_engine()
     slack = SlackSandbox(

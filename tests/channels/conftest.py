@@ -26,10 +26,14 @@ from triage.channels.slack import MAX_BODY, SlackChannel
 from triage.flows.engine import ClientEvent, ConversationState, Engine
 from triage.observability import Metrics
 from triage.outbox.dispatcher import Dispatcher, DispatcherConfig, DrainReport
-from triage.outbox.testing import ManualClock, RecordingSender
-from triage.sandbox.slack import SlackChannel as SandboxChannel
-from triage.sandbox.slack import SlackSandbox, SlackUser
-from triage.sandbox.slack_signing import (
+from triage.service.client_events import ConversationStore
+from triage.settings import Settings
+from triage.store.db import SessionFactory
+from triage.store.models import AuditEvent, Conversation, Outbox, SlackThread
+from triage_sandbox.outbox import ManualClock, RecordingSender
+from triage_sandbox.slack import SlackChannel as SandboxChannel
+from triage_sandbox.slack import SlackSandbox, SlackUser
+from triage_sandbox.slack_signing import (
     Delivery,
     SignedRequest,
     block_actions_payload,
@@ -39,10 +43,6 @@ from triage.sandbox.slack_signing import (
     interaction_request,
     view_submission_payload,
 )
-from triage.service.client_events import ConversationStore
-from triage.settings import Settings
-from triage.store.db import SessionFactory
-from triage.store.models import AuditEvent, Conversation, Outbox, SlackThread
 
 SECRET = "channels-test-signing-secret"
 SALES = "C0SALES"

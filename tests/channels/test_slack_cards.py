@@ -14,7 +14,7 @@ from tests.channels.conftest import (
     has_banner,
     text_of,
 )
-from triage.sandbox.slack import block_errors, control_sequences
+from triage_sandbox.slack import block_errors, control_sequences
 
 
 async def test_non_eu_client_gets_a_lead_card_without_banner(rig: Rig) -> None:

@@ -24,8 +24,8 @@ from tests.channels.conftest import (
 from triage.channels.slack import MAX_BODY
 from triage.channels.slack_staff import StaffPost
 from triage.outbox.senders import Delivery
-from triage.sandbox.slack import Fault
 from triage.store.models import AuditEvent, Decision, Outbox, ProcessedUpdate, SlackThread
+from triage_sandbox.slack import Fault
 
 
 async def lead(rig: Rig, chat: str = "100", texts: tuple[str, ...] = EU) -> tuple[int, str]:

@@ -14,8 +14,8 @@ from tests.channels.conftest import (
     has_banner,
     text_of,
 )
-from triage.sandbox.slack_signing import event_callback_body
 from triage.store.models import SlackRelay
+from triage_sandbox.slack_signing import event_callback_body
 
 
 async def test_sales_reply_in_the_thread_reaches_the_client(rig: Rig) -> None:

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from triage.channels.slack_text import bullets, clean, escape, fit, from_slack, quote
-from triage.sandbox.slack import control_sequences
+from triage_sandbox.slack import control_sequences
 
 _RAW_AMP = re.compile(r"&(?!amp;|lt;|gt;)")
 

@@ -16,7 +16,7 @@ from triage.channels.telegram import (
     build_bot,
     build_dispatcher,
 )
-from triage.sandbox.telegram import TelegramSandbox
+from triage_sandbox.telegram import TelegramSandbox
 
 
 class Recorder:

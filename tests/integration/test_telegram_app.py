@@ -25,9 +25,9 @@ from triage.app import TriageApp
 from triage.channels.telegram import WEBHOOK_PATH, split_text
 from triage.flows.engine import Engine
 from triage.outbox.dispatcher import DispatcherConfig
-from triage.sandbox.telegram import TelegramSandbox
 from triage.settings import Settings
 from triage.store.models import AuditEvent, Client, Message, Outbox
+from triage_sandbox.telegram import TelegramSandbox
 
 FAST = DispatcherConfig(
     backoff_base_seconds=0.05, backoff_max_seconds=0.2, lease_seconds=40.0, per_chat_per_second=50

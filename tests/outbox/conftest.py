@@ -18,10 +18,10 @@ from triage.domain.codes import Outcome, Zone
 from triage.domain.facts import facts_from_dict, facts_to_dict
 from triage.flows.engine import ClientEvent, ConversationState, Engine, recipient_facts
 from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
-from triage.outbox.testing import ManualClock, RecordingSender
 from triage.service.client_events import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.models import AuditEvent, Client, Conversation, Outbox
+from triage_sandbox.outbox import ManualClock, RecordingSender
 
 # The store's database fixtures, so every outbox test runs on SQLite and on PostgreSQL.
 db_url = store_fixtures.db_url

@@ -25,10 +25,10 @@ from triage.flows.engine import Engine
 from triage.outbox.dispatcher import Dispatcher
 from triage.outbox.rows import EnqueueError, OutboundRequest, enqueue
 from triage.outbox.senders import Delivery, SentReceipt
-from triage.outbox.testing import ManualClock, RecordingSender
 from triage.service.client_events import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.models import AuditEvent, Client, Conversation
+from triage_sandbox.outbox import ManualClock, RecordingSender
 
 
 @dataclass

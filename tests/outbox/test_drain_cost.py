@@ -15,8 +15,8 @@ from tests.outbox.conftest import NON_EU, converse
 from tests.store.test_turn_cost import statements
 from triage.flows.engine import Engine
 from triage.outbox.dispatcher import Dispatcher
-from triage.outbox.testing import ManualClock, RecordingSender
 from triage.service.client_events import ConversationStore
+from triage_sandbox.outbox import ManualClock, RecordingSender
 
 
 async def test_a_drained_row_costs_few_statements(

@@ -30,11 +30,11 @@ from triage.outbox.followups import (
     parse_followups,
 )
 from triage.outbox.rows import OutboundRequest, enqueue
-from triage.outbox.testing import ManualClock, RecordingSender
 from triage.service.client_events import ConversationStore
 from triage.settings import ConfigError
 from triage.store.db import SessionFactory
 from triage.store.models import Outbox
+from triage_sandbox.outbox import ManualClock, RecordingSender
 
 THREE_DAYS = timedelta(days=3)
 

@@ -14,10 +14,10 @@ from tests.outbox.conftest import NON_EU, converse, make_dispatcher
 from triage.flows.engine import Engine
 from triage.outbox.ratelimit import RateLimiter, SendWindow, TokenBucket
 from triage.outbox.rows import OutboundRequest, enqueue
-from triage.outbox.testing import ManualClock, RecordingSender
 from triage.service.client_events import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.models import Client, Conversation
+from triage_sandbox.outbox import ManualClock, RecordingSender
 
 SECOND = 1_000_000_000
 

@@ -12,9 +12,9 @@ from triage.flows.engine import Engine
 from triage.outbox.dispatcher import Dispatcher, DispatcherConfig
 from triage.outbox.rows import OutboundRequest, enqueue
 from triage.outbox.senders import Delivery, PermanentSendError, SentReceipt, TransientSendError
-from triage.outbox.testing import ManualClock, RecordingSender
 from triage.service.client_events import ConversationStore
 from triage.store.db import SessionFactory
+from triage_sandbox.outbox import ManualClock, RecordingSender
 
 
 async def _queued_reply(

@@ -13,10 +13,10 @@ from triage.flows.engine import Engine
 from triage.outbox.dispatcher import Dispatcher, DispatcherConfig, DrainReport
 from triage.outbox.scheduler import JOB_ID, OutboxScheduler
 from triage.outbox.senders import Delivery, SentReceipt
-from triage.outbox.testing import ManualClock, RecordingSender
 from triage.service.client_events import ConversationStore
 from triage.store.db import SessionFactory
 from triage.store.models import utcnow
+from triage_sandbox.outbox import ManualClock, RecordingSender
 
 HANG_GUARD_SECONDS = 20.0
 

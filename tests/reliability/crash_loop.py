@@ -68,11 +68,11 @@ from sqlmodel import col, select
 from triage.app import engine_from_settings
 from triage.channels.telegram import WEBHOOK_PATH
 from triage.flows.engine import ClientEvent, ConversationState, Engine
-from triage.sandbox.telegram import TelegramSandbox
 from triage.settings import Settings
 from triage.store import audit
 from triage.store.db import make_engine, make_sessionmaker
 from triage.store.models import AuditEvent, Client, Message, Outbox, ProcessedUpdate
+from triage_sandbox.telegram import TelegramSandbox
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER = Path(__file__).resolve().parent / "_run_app.py"

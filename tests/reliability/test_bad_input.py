@@ -29,7 +29,7 @@ from triage.domain.territory import Gazetteer, classify_residence
 from triage.domain.text import has_content
 from triage.flows.engine import ClientEvent, ConversationState, Engine, TurnResult
 from triage.flows.spec import FlowSpec
-from triage.sandbox.slack import control_sequences
+from triage_sandbox.slack import control_sequences
 
 
 @pytest.fixture(scope="module")

@@ -23,9 +23,9 @@ from tests.outbox.test_retries import DyingSender, WorkerKilled
 from tests.store.conftest import db_engine, db_url, sessions  # noqa: F401
 from triage.flows.engine import Engine
 from triage.outbox.dispatcher import DispatcherConfig
-from triage.outbox.testing import ManualClock, RecordingSender
 from triage.service.client_events import ConversationStore
 from triage.store.db import SessionFactory
+from triage_sandbox.outbox import ManualClock, RecordingSender
 
 
 async def test_regression_b4_rows_a_crashed_worker_never_tried_do_not_go_dead(

@@ -23,9 +23,9 @@ from tests.store.conftest import db_url  # noqa: F401 - fixture: sqlite, postgre
 from triage.app import TriageApp
 from triage.channels.telegram import WEBHOOK_PATH
 from triage.flows.engine import Engine
-from triage.sandbox.telegram import TelegramSandbox
 from triage.store import audit
 from triage.store.models import AuditEvent, Client, Message, ProcessedUpdate
+from triage_sandbox.telegram import TelegramSandbox
 
 SECRET = "s" * 256  # the longest secret Telegram allows
 

@@ -32,10 +32,10 @@ from triage.app import TriageApp
 from triage.channels.telegram import WEBHOOK_PATH
 from triage.flows.engine import Engine
 from triage.outbox.dispatcher import DispatcherConfig
-from triage.sandbox.telegram import TelegramSandbox
 from triage.settings import Settings
 from triage.store import audit
 from triage.store.models import Client, Message, Outbox, ProcessedUpdate
+from triage_sandbox.telegram import TelegramSandbox
 
 POSTGRES_ENV = "TRIAGE_TEST_POSTGRES_URL"
 CONFIG = DispatcherConfig(

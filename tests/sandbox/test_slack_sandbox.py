@@ -18,7 +18,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from triage.sandbox.slack import (
+from triage_sandbox.slack import (
     Fault,
     SlackChannel,
     SlackSandbox,
@@ -26,7 +26,7 @@ from triage.sandbox.slack import (
     block_errors,
     control_sequences,
 )
-from triage.sandbox.slack_signing import (
+from triage_sandbox.slack_signing import (
     app_mention_event,
     block_actions_payload,
     deliver,
@@ -600,7 +600,7 @@ async def test_cli_runs_standalone() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "triage.sandbox.slack",
+        "triage_sandbox.slack",
         "--port",
         "0",
         "--user",

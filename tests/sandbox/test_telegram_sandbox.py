@@ -46,7 +46,7 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from triage.sandbox.telegram import (
+from triage_sandbox.telegram import (
     DEFAULT_TOKEN,
     SandboxError,
     TelegramSandbox,
@@ -763,7 +763,7 @@ async def test_standalone_process_prints_api_base_and_stops_on_sigterm() -> None
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "triage.sandbox.telegram",
+        "triage_sandbox.telegram",
         "--port",
         "0",
         stdout=asyncio.subprocess.PIPE,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -35,13 +35,10 @@ from triage.cli.demo import (
     thread_of,
 )
 from triage.domain.profile import CompanyProfile
-from triage.sandbox.slack import SlackSandbox
-from triage.sandbox.slack_signing import (
-    block_actions_payload,
-    interaction_request,
-    view_submission_payload,
-)
-from triage.sandbox.telegram import TelegramSandbox
+
+if TYPE_CHECKING:
+    from triage_sandbox.slack import SlackSandbox
+    from triage_sandbox.telegram import TelegramSandbox
 
 console = Console(highlight=False)
 ACTIONS = {
@@ -120,6 +117,12 @@ class Chat:
 
     async def officer(self, user: str, action: str, reason: str) -> None:
         """A Slack user presses a case-card button and submits the reason."""
+        from triage_sandbox.slack_signing import (
+            block_actions_payload,
+            interaction_request,
+            view_submission_payload,
+        )
+
         await settle(self.app)  # the case card is itself an outbox row
         cid = await self.client_id()
         thread = None if cid is None else await thread_of(self.app, cid, "case")

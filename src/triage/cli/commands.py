@@ -57,6 +57,20 @@ def _visible_scenarios() -> Path:
     return shared if shared.exists() else _REPO / "examples" / "visible.yaml"
 
 
+SANDBOX_MISSING = (
+    "the sandbox servers are test code: install them with `pip install -e ./sandbox` "
+    "(or run `make demo`, which does)"
+)
+
+
+def _need_sandbox() -> None:
+    """`triage demo` and `triage chat` run against the loopback servers of sandbox/."""
+    from importlib.util import find_spec
+
+    if find_spec("triage_sandbox") is None:
+        _fail(SANDBOX_MISSING)
+
+
 @app.command()
 def demo(
     out: Annotated[
@@ -77,6 +91,7 @@ def demo(
         except (ScenarioError, ConfigError) as exc:
             _fail(str(exc))
         return
+    _need_sandbox()
     from triage.cli.demo import run_demo
 
     err.print(f"Playing {file} as Telegram clients against the sandbox servers ...")
@@ -93,6 +108,7 @@ def chat(
     ),
 ) -> None:
     """Talk to the real bot as a Telegram client; act as sales or a compliance officer."""
+    _need_sandbox()
     from triage.cli.chat import run_chat
     from triage.settings import DEFAULT_PROFILE, load_profile
 

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -30,17 +30,6 @@ from triage.domain.profile import CompanyProfile, parse_profile
 from triage.observability import configure_logging
 from triage.outbox.dispatcher import DispatcherConfig
 from triage.outbox.rows import OutboundRequest, enqueue
-from triage.sandbox.slack import SlackChannel as SandboxChannel
-from triage.sandbox.slack import SlackSandbox, SlackUser
-from triage.sandbox.slack_signing import (
-    block_actions_payload,
-    deliver,
-    event_callback_body,
-    event_request,
-    interaction_request,
-    view_submission_payload,
-)
-from triage.sandbox.telegram import TelegramSandbox
 from triage.settings import Settings, read_yaml
 from triage.store.models import (
     UNFINISHED_STATUSES,
@@ -50,6 +39,10 @@ from triage.store.models import (
     OutboxStatus,
     SlackThread,
 )
+
+if TYPE_CHECKING:
+    from triage_sandbox.slack import SlackSandbox
+    from triage_sandbox.telegram import TelegramSandbox
 
 console = Console()
 err = Console(stderr=True)
@@ -80,7 +73,15 @@ class Played:
 async def sandboxed_app(
     profile: CompanyProfile, db: Path
 ) -> AsyncIterator[tuple[TriageApp, TelegramSandbox, SlackSandbox]]:
-    """The real app on a SQLite file, talking to loopback Telegram and Slack servers."""
+    """The real app on a SQLite file, talking to loopback Telegram and Slack servers.
+
+    The servers are test code (the triage-sandbox package in sandbox/), imported here and not
+    at the top, so that nothing of the product loads them.
+    """
+    from triage_sandbox.slack import SlackChannel as SandboxChannel
+    from triage_sandbox.slack import SlackSandbox, SlackUser
+    from triage_sandbox.telegram import TelegramSandbox
+
     users = [
         SlackUser(OFFICERS[0], "amira.officer", real_name="Amira (compliance)"),
         SlackUser(OFFICERS[1], "jonas.officer", real_name="Jonas (compliance)"),
@@ -146,6 +147,8 @@ async def thread_of(app: TriageApp, client_id: int, kind: str) -> SlackThread | 
 
 async def post_to_app(app: TriageApp, request: Any) -> int:
     """Deliver a signed Slack request to the running app's /slack/events; the HTTP status."""
+    from triage_sandbox.slack_signing import deliver
+
     url = f"http://127.0.0.1:{app.port}/slack/events"
     return (await deliver(url, request)).status
 
@@ -154,6 +157,8 @@ async def sales_reply_in_thread(
     app: TriageApp, slack: SlackSandbox, client_id: int, text: str
 ) -> str | None:
     """A sales rep types a reply in the lead's Slack thread: the real path to the client."""
+    from triage_sandbox.slack_signing import event_callback_body, event_request
+
     await settle(app)
     thread = await thread_of(app, client_id, "lead")
     if thread is None or thread.ts is None:
@@ -318,6 +323,12 @@ class Demo:
 
     async def _officer_decides(self, app: TriageApp, played: list[Played]) -> None:
         """A salesperson, then a compliance officer, press "Approve" on an escalated case."""
+        from triage_sandbox.slack_signing import (
+            block_actions_payload,
+            interaction_request,
+            view_submission_payload,
+        )
+
         await settle(app)
         for p in played:
             if p.decision != "ESCALATE" or p.client_id is None:

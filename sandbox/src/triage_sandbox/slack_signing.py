@@ -8,7 +8,7 @@ timestamp is more than 300 s away from its clock.
 The payload builders produce the JSON shapes Slack sends (``block_actions``,
 ``view_submission``, ``event_callback`` with ``message``/``app_mention`` events, slash commands,
 ``url_verification``). The same dicts can be pushed over Socket Mode with
-:class:`triage.sandbox.slack.SlackSandbox`.
+:class:`triage_sandbox.slack.SlackSandbox`.
 """
 
 from __future__ import annotations

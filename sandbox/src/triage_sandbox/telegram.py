@@ -18,7 +18,7 @@ parameter, a shared contact, an inline-button press, any raw update), read and w
 bot sent, redeliver an update, inject faults (429 with retry_after, 5xx, delays, dropped
 connections) and switch on Telegram's rate limits.
 
-Run it standalone with `python -m triage.sandbox.telegram --port 8081`.
+Run it standalone with `python -m triage_sandbox.telegram --port 8081`.
 """
 
 from __future__ import annotations
@@ -2318,9 +2318,9 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m triage.sandbox.telegram`: serve until SIGINT/SIGTERM; print the api base."""
+    """`python -m triage_sandbox.telegram`: serve until SIGINT/SIGTERM; print the api base."""
     parser = argparse.ArgumentParser(
-        prog="python -m triage.sandbox.telegram",
+        prog="python -m triage_sandbox.telegram",
         description="A loopback Telegram Bot API server (no token, no network needed).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")

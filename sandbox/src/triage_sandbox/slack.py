@@ -9,7 +9,7 @@ awaited from Python (:class:`SlackSandbox`) or over HTTP under ``/_sandbox/`` so
 process (the demo, an evaluator) can drive it. Faults (HTTP 429 with ``Retry-After``, HTTP 5xx,
 ``{"ok": false, "error": ...}``, a delay) can be injected per API method.
 
-Run standalone with ``python -m triage.sandbox.slack --port 8082``; it prints the API base.
+Run standalone with ``python -m triage_sandbox.slack --port 8082``; it prints the API base.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any, Literal, cast, get_args
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from triage.sandbox.slack_signing import (
+from triage_sandbox.slack_signing import (
     DEFAULT_APP_ID,
     DEFAULT_BOT_ID,
     DEFAULT_BOT_USER_ID,
@@ -1723,7 +1723,7 @@ async def _serve(sandbox: SlackSandbox) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the sandbox until SIGINT/SIGTERM; the first stdout line is the API base."""
     parser = argparse.ArgumentParser(
-        prog="python -m triage.sandbox.slack",
+        prog="python -m triage_sandbox.slack",
         description="Loopback Slack Web API + Socket Mode sandbox.",
     )
     parser.add_argument("--host", default="127.0.0.1")
