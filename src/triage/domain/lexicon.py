@@ -152,6 +152,16 @@ def _read_cached(language: str, part: str) -> Mapping[str, list[tuple[str, float
     return _read(language, part)
 
 
+def raw_entries(language: str, part: str, concept: str) -> list[tuple[str, float | None]]:
+    """One language's phrases of a concept as written in its file, with their weights."""
+    return list(_read_cached(language, part).get(concept, ()))
+
+
+def raw_concepts(language: str, part: str) -> tuple[str, ...]:
+    """The concepts one language's file of a part defines (common/ has its own)."""
+    return tuple(_read_cached(language, part))
+
+
 def concepts(part: str) -> tuple[str, ...]:
     """The concepts of a part, as the English file names them (English is the reference)."""
     return tuple(_read_cached("en", part))

@@ -21,7 +21,7 @@ from triage.domain.codes import ServiceCode
 from triage.domain.lexicon import LANGUAGES, language_code, lemmas
 from triage.domain.matching import PhraseIndex, per_profile
 from triage.domain.profile import CompanyProfile, Product
-from triage.domain.text import MAX_TEXT, clean, fold
+from triage.domain.text import CLAUSE, MAX_TEXT, SENTENCE, clean, fold
 
 S = ServiceCode
 
@@ -69,9 +69,6 @@ _GROUP_SERVICE = "service"
 _GROUP_ASSET = "asset"
 _GROUP_MONEY = "money"
 
-_SENTENCE = re.compile(r"[^.!?;\n؟؛。]+[.!?;\n؟؛。]*")
-_CLAUSE = re.compile(r"[,:()\[\]\"«»“”„…،]|\s[-–—]\s")
-
 
 @dataclass(frozen=True)
 class _Word:
@@ -111,7 +108,7 @@ def _raw(part: str, concept: str) -> dict[tuple[str, bool], dict[str, float | No
     """(folded phrase, star) -> language -> weight as written, every language kept."""
     out: dict[tuple[str, bool], dict[str, float | None]] = {}
     for language in (*LANGUAGES, lexicon.COMMON):
-        for raw, weight in lexicon._read_cached(language, part).get(concept, ()):
+        for raw, weight in lexicon.raw_entries(language, part, concept):
             phrase = fold(raw.rstrip("*"))
             if phrase:
                 out.setdefault((phrase, raw.endswith("*")), {})[language] = weight
@@ -119,7 +116,7 @@ def _raw(part: str, concept: str) -> dict[tuple[str, bool], dict[str, float | No
 
 
 def _service_concepts() -> tuple[str, ...]:
-    coins = [c for c in lexicon._read_cached(lexicon.COMMON, "services") if c.startswith(_COIN)]
+    coins = [c for c in lexicon.raw_concepts(lexicon.COMMON, "services") if c.startswith(_COIN)]
     return (*_CODES, *_CONTEXT, _REFUSE, *coins)
 
 
@@ -186,8 +183,8 @@ class _Reading:
     def __init__(self, text: str, language: str | None) -> None:
         words: list[str] = []
         lemma_words: list[str] = []
-        for m in _SENTENCE.finditer(clean(text)[:MAX_TEXT]):
-            for c, clause in enumerate(_CLAUSE.split(m.group(0))):
+        for m in SENTENCE.finditer(clean(text)[:MAX_TEXT]):
+            for c, clause in enumerate(CLAUSE.split(m.group(0))):
                 folded = fold(clause).split()
                 if not folded:
                     continue

@@ -24,7 +24,7 @@ from triage.domain.codes import GENUINE, MARKETING_CHANNEL, SOLICITING, Channel,
 from triage.domain.lexicon import LANGUAGES, cues, language_code, lemmas
 from triage.domain.matching import NameIndex, PhraseIndex, Sentence, per_profile
 from triage.domain.profile import CompanyProfile, MarketingEntry
-from triage.domain.text import MAX_TEXT, clean, fold
+from triage.domain.text import CLAUSE, MAX_TEXT, SENTENCE, clean, fold
 
 #: The usual confidence of each channel's cues (a cue's own weight in the data overrides it).
 _CHANNELS: dict[Channel, float] = {
@@ -89,7 +89,7 @@ def _raw_entries(part: str, concept: str) -> dict[tuple[str, bool], dict[str, fl
     """(folded phrase, star) -> language -> weight, every language kept (`cues` keeps one)."""
     out: dict[tuple[str, bool], dict[str, float]] = {}
     for language in (*LANGUAGES, lexicon.COMMON):
-        entries = lexicon._read_cached(language, part).get(concept, ())
+        entries = lexicon.raw_entries(language, part, concept)
         for raw, weight in entries:
             phrase = fold(raw.rstrip("*"))
             if phrase:
@@ -340,7 +340,7 @@ def _find_codes(text: str, index: _ProfileIndex) -> list[tuple[str, str]]:
 
 
 def _answer_reading(text: str, language: str | None) -> _Reading:
-    return _Reading(_CLAUSE.split(clean(text)[:MAX_TEXT]), language_code(language))
+    return _Reading(CLAUSE.split(clean(text)[:MAX_TEXT]), language_code(language))
 
 
 def is_hedged(text: str, language: str | None = None) -> bool:
@@ -468,10 +468,6 @@ def _entry_signal(
     return SourceSignal(channel, matched, conf, negated, hedged, entry.id)
 
 
-_SENTENCE = re.compile(r"[^.!?;\n؟؛。]+[.!?;\n؟؛。]*")
-_CLAUSE = re.compile(r"[,:()\[\]\"«»“”„…،]|\s[-–—]\s")
-
-
 @dataclass(frozen=True)
 class _Sentence:
     reading: _Reading
@@ -485,9 +481,9 @@ def _sentences(raw: str, language: str | None) -> list[_Sentence]:
     ich habe euch gegoogelt" negate the ad and nothing after it.
     """
     out: list[_Sentence] = []
-    for m in _SENTENCE.finditer(raw):
+    for m in SENTENCE.finditer(raw):
         chunk = m.group(0)
-        reading = _Reading(_CLAUSE.split(chunk), language)
+        reading = _Reading(CLAUSE.split(chunk), language)
         if reading.words:
             out.append(_Sentence(reading, chunk.rstrip().endswith(("?", "؟"))))
     return out

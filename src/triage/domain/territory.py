@@ -31,8 +31,8 @@ from triage.domain.lexicon import (
     language_code,
     lemmas,
     phrases,
+    raw_entries,
 )
-from triage.domain.lexicon import _read_cached as _lexicon_file
 from triage.domain.matching import PhraseIndex
 from triage.domain.text import Token, fold, tokens
 
@@ -61,7 +61,7 @@ def _own(part: str, concept: str, language: str) -> frozenset[tuple[str, bool]]:
     `cues` keeps a phrase once, under the first language that lists it ("ei" is Estonian and
     Finnish), so the language of a `Cue` cannot say whether another language has it too.
     """
-    raw = _lexicon_file(language, part).get(concept, ())
+    raw = raw_entries(language, part, concept)
     return frozenset((fold(p.rstrip("*")), p.endswith("*")) for p, _ in raw)
 
 

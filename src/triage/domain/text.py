@@ -40,6 +40,10 @@ _NEWLINES = re.compile(r"\s*\n\s*")
 _CLAUSE_BREAK = re.compile(r"[,.;:!?()\[\]\"«»“”„…\n]|\s[-–—]\s")
 #: Folding a word converges within a few rounds; the bound only guards against surprises.
 _MAX_ROUNDS = 6
+#: A sentence (ends at . ! ? ; a line break, or their Arabic and CJK forms) and what separates
+#: the clauses inside one: the classifiers scope negation, hedging and corrections by them.
+SENTENCE = re.compile(r"[^.!?;\n؟؛。]+[.!?;\n؟؛。]*")
+CLAUSE = re.compile(r"[,:()\[\]\"«»“”„…،]|\s[-–—]\s")
 
 
 def _is_control(ch: str) -> bool:
